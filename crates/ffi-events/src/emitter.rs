@@ -1,0 +1,134 @@
+//! The producer handle.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::EmitError;
+use crate::event::Event;
+use crate::hub::Shared;
+
+/// A producer's handle to a hub: cheap to clone, `Send + Sync`, never blocks.
+///
+/// Every method returns at once. An accepted event gets a hub-unique
+/// sequence number; a full ring refuses it with [`EmitError::Full`] (it is
+/// counted as dropped, and the hub's liveness event `not_responding` tells
+/// the consumer), and a closed hub with [`EmitError::Closed`]. Events from
+/// one thread reach the consumer in the order that thread emitted them.
+///
+/// # Examples
+/// ```
+/// use ffi_events::{DrainLimits, EmitError, Hub, HubConfig};
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct PeerConnected<'a> { id: &'a str }
+///
+/// let hub = Hub::new(HubConfig { capacity: 2, ..HubConfig::default() }).unwrap();
+/// let emitter = hub.emitter();
+/// let worker = std::thread::spawn(move || {
+///     let first = emitter.emit("peer_connected", &PeerConnected { id: "a1" })?;
+///     let second = emitter.emit_raw("frame", &[0xde, 0xad])?;
+///     assert_eq!((first, second), (1, 2));
+///     // The ring holds two events: the third is refused, not waited for.
+///     assert_eq!(emitter.emit_raw("frame", &[]), Err(EmitError::Full { seq: 3 }));
+///     Ok::<_, EmitError>(())
+/// });
+/// worker.join().unwrap().unwrap();
+///
+/// let mut batch = Vec::new();
+/// hub.drain(&mut batch, DrainLimits::default());
+/// // The liveness event comes first, then the two accepted events; the ring
+/// // is empty again, so the episode ends with `responding`.
+/// let names: Vec<_> = batch.iter().map(|e| e.name()).collect();
+/// assert_eq!(names, ["not_responding", "peer_connected", "frame", "responding"]);
+/// assert_eq!(hub.stats().dropped, 1);
+/// ```
+#[derive(Clone)]
+pub struct Emitter {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Emitter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Emitter")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Emitter {
+    pub(crate) fn new(shared: Arc<Shared>) -> Emitter {
+        Emitter { shared }
+    }
+
+    /// Emits `payload` on the CBOR lane: the envelope
+    /// `{ eventType: name, payload }` is encoded once, here on the calling
+    /// thread, and fanned out to every listener.
+    ///
+    /// Byte fields encode as CBOR byte strings only when marked with
+    /// `#[serde(with = "serde_bytes")]`; a plain `Vec<u8>` is an array of
+    /// integers.
+    ///
+    /// # Errors
+    /// [`EmitError::InvalidName`], [`EmitError::Encode`] and
+    /// [`EmitError::TooLarge`] refuse the event before it gets a sequence
+    /// number; [`EmitError::Closed`] after the hub closed;
+    /// [`EmitError::Full`] when the ring is full under `Overflow::Reject`.
+    pub fn emit<T: Serialize + ?Sized>(&self, name: &str, payload: &T) -> Result<u64, EmitError> {
+        if self.shared.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        self.shared.offer(Event::cbor(name, payload)?)
+    }
+
+    /// Emits `payload` on the CBOR lane when it is already encoded as one
+    /// CBOR data item; only the envelope around it is written. The bytes are
+    /// not checked: if they are not valid CBOR, listeners get an error
+    /// instead of the event.
+    ///
+    /// # Errors
+    /// As [`Emitter::emit`], without [`EmitError::Encode`].
+    pub fn emit_cbor(&self, name: &str, payload: &[u8]) -> Result<u64, EmitError> {
+        if self.shared.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        self.shared.offer(Event::cbor_encoded(name, payload)?)
+    }
+
+    /// Emits `bytes` on the raw lane: listeners get exactly these bytes,
+    /// a zero-length buffer when `bytes` is empty.
+    ///
+    /// # Errors
+    /// As [`Emitter::emit`], without [`EmitError::Encode`].
+    pub fn emit_raw(&self, name: &str, bytes: &[u8]) -> Result<u64, EmitError> {
+        if self.shared.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        self.shared.offer(Event::raw(name, bytes)?)
+    }
+
+    /// Tells the hub this producer is alive.
+    ///
+    /// After the first heartbeat, a gap longer than the hub's
+    /// `stall_timeout` starts a stall episode (`not_responding` with reason
+    /// `stalled`), and the next heartbeat ends it (`responding`).
+    ///
+    /// # Errors
+    /// [`EmitError::Closed`] after the hub closed.
+    pub fn heartbeat(&self) -> Result<(), EmitError> {
+        self.shared.heartbeat()
+    }
+
+    /// Whether the hub was closed; a producer loop can stop on it.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Nanoseconds on the hub's monotonic clock, aligned with the
+    /// consumer's (`process.hrtime.bigint()` in the Node binding).
+    pub fn now_ns(&self) -> u64 {
+        self.shared.now_ns()
+    }
+}

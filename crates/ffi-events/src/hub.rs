@@ -1,0 +1,415 @@
+//! The hub: one registry, one ring, one consumer.
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
+
+use crate::clock::Clock;
+use crate::config::{HubConfig, Overflow};
+use crate::emitter::Emitter;
+use crate::error::{ConfigError, EmitError, SpawnError};
+use crate::event::Event;
+use crate::gate::Gate;
+use crate::liveness::Liveness;
+use crate::registry::Registry;
+use crate::stats::Stats;
+use crate::workers::{StopToken, Workers};
+
+/// Wakes the consumer; implemented by the binding (a Node threadsafe
+/// function) or by a test.
+///
+/// The hub calls it at most once per idle-to-busy transition: after a wake-up
+/// the consumer is expected to call [`Hub::drain`] until it returns
+/// `more == false`, and no further wake-up arrives before that.
+pub trait Notify: Send + Sync {
+    /// Schedules a drain on the consumer's thread. Returns false when the
+    /// consumer is gone or shutting down; the hub counts that in
+    /// [`Stats::wake_failures`].
+    fn notify(&self) -> bool;
+}
+
+/// How much one [`Hub::drain`] takes at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainLimits {
+    /// Events per drain (liveness events not counted).
+    pub max_events: usize,
+    /// Bytes per drain; a single larger event is still taken whole.
+    pub max_bytes: usize,
+}
+
+impl Default for DrainLimits {
+    fn default() -> Self {
+        DrainLimits {
+            max_events: 4096,
+            max_bytes: 4 << 20,
+        }
+    }
+}
+
+/// What [`Hub::drain`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Events appended to the output, liveness events included.
+    pub events: usize,
+    /// True when events remain: the caller must drain again (soon, but it
+    /// may yield to other work first). No wake-up comes until it does.
+    pub more: bool,
+}
+
+pub(crate) struct Shared {
+    pub(crate) config: HubConfig,
+    ring: ArrayQueue<Event>,
+    gate: Gate,
+    /// The next sequence number; `next_seq - 1` is the emitted count.
+    next_seq: CachePadded<AtomicU64>,
+    dropped: CachePadded<AtomicU64>,
+    /// True from a wake-up until a drain leaves the ring empty: while set,
+    /// producers do not wake the consumer again.
+    scheduled: CachePadded<AtomicBool>,
+    delivered: AtomicU64,
+    batches: AtomicU64,
+    wakeups: AtomicU64,
+    wake_failures: AtomicU64,
+    high_water: AtomicUsize,
+    /// Cleared by `detach` so that a closed hub releases its consumer even
+    /// while producers still hold emitters.
+    notify: Mutex<Option<Arc<dyn Notify>>>,
+    liveness: Liveness,
+    pub(crate) registry: Registry,
+    workers: Workers,
+    watchdog_started: AtomicBool,
+    clock: Clock,
+}
+
+impl Shared {
+    fn notify_slot(&self) -> MutexGuard<'_, Option<Arc<dyn Notify>>> {
+        self.notify.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.gate.is_closed()
+    }
+
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.clock.now_ns()
+    }
+
+    /// Wakes the consumer unless a wake-up is already pending.
+    fn wake(&self) {
+        // Pairs with the fence in `drain`: either the consumer sees our
+        // push when it re-checks the ring, or we see `scheduled == false`.
+        fence(Ordering::SeqCst);
+        if self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let notify = self.notify_slot().clone();
+        if let Some(notify) = notify {
+            self.wakeups.fetch_add(1, Ordering::Relaxed);
+            if !notify.notify() {
+                self.wake_failures.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Queues a built event; the common tail of every emit.
+    pub(crate) fn offer(&self, mut event: Event) -> Result<u64, EmitError> {
+        let len = event.bytes().len();
+        if len > self.config.max_event_bytes {
+            return Err(EmitError::TooLarge {
+                len,
+                max: self.config.max_event_bytes,
+            });
+        }
+        let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        event.set_seq(seq);
+        let result = match self.config.overflow {
+            Overflow::Reject => match self.ring.push(event) {
+                Ok(()) => Ok(seq),
+                Err(_refused) => {
+                    self.on_drop();
+                    Err(EmitError::Full { seq })
+                }
+            },
+            Overflow::DropOldest => {
+                if self.ring.force_push(event).is_some() {
+                    self.on_drop();
+                }
+                Ok(seq)
+            }
+        };
+        self.wake();
+        result
+    }
+
+    fn on_drop(&self) {
+        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        let capacity = self.ring.capacity();
+        self.high_water.fetch_max(capacity, Ordering::Relaxed);
+        self.liveness.on_overflow(capacity, dropped);
+    }
+
+    pub(crate) fn heartbeat(self: &Arc<Self>) -> Result<(), EmitError> {
+        if self.is_closed() {
+            return Err(EmitError::Closed);
+        }
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        if self.liveness.on_beat(self.now_ns(), self.ring.len(), dropped) {
+            self.wake();
+        }
+        if let Some(timeout) = self.config.stall_timeout {
+            if !self.watchdog_started.load(Ordering::Acquire)
+                && !self.watchdog_started.swap(true, Ordering::AcqRel)
+                && self.start_watchdog(timeout).is_err()
+            {
+                // Try again on the next beat.
+                self.watchdog_started.store(false, Ordering::Release);
+            }
+        }
+        Ok(())
+    }
+
+    fn start_watchdog(self: &Arc<Self>, timeout: Duration) -> Result<u64, SpawnError> {
+        let hub = Arc::downgrade(self);
+        let period = (timeout / 4).clamp(Duration::from_millis(1), Duration::from_millis(250));
+        self.workers.spawn("ffi-events-watchdog", move |stop| {
+            watch_for_stalls(&hub, &stop, timeout, period)
+        })
+    }
+}
+
+fn watch_for_stalls(hub: &Weak<Shared>, stop: &StopToken, timeout: Duration, period: Duration) {
+    let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    while stop.sleep(period) {
+        let Some(hub) = hub.upgrade() else { return };
+        let dropped = hub.dropped.load(Ordering::Relaxed);
+        if hub
+            .liveness
+            .check_stall(hub.now_ns(), timeout_ns, hub.ring.len(), dropped)
+        {
+            hub.wake();
+        }
+    }
+}
+
+/// A bounded, non-blocking event hub with a single consumer.
+///
+/// Producers hold [`Emitter`]s and never block: a full ring refuses (or, with
+/// [`Overflow::DropOldest`], replaces) an event and counts it. The consumer is
+/// woken through a [`Notify`] once per idle-to-busy transition and takes
+/// events in batches with [`Hub::drain`].
+///
+/// # Closing
+/// [`Hub::close`] stops accepting events (emits return
+/// [`EmitError::Closed`]), waits for emits in flight, and stops and joins
+/// every thread started with [`Hub::spawn`]. Events accepted before that are
+/// still in the ring for the consumer's last drains. Dropping the `Hub`
+/// closes it.
+///
+/// # Examples
+/// ```
+/// use ffi_events::{DrainLimits, Hub, HubConfig};
+/// let hub = Hub::new(HubConfig::default()).unwrap();
+/// let emitter = hub.emitter();
+/// std::thread::spawn(move || emitter.emit("tick", &1u32)).join().unwrap().unwrap();
+/// let mut batch = Vec::new();
+/// let drained = hub.drain(&mut batch, DrainLimits::default());
+/// assert_eq!((drained.events, drained.more), (1, false));
+/// assert_eq!(batch[0].name(), "tick");
+/// hub.close();
+/// ```
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl Hub {
+    /// Builds a hub with an empty ring and registry and no consumer yet.
+    ///
+    /// # Errors
+    /// [`ConfigError`] when `capacity` or `max_event_bytes` is out of range.
+    pub fn new(config: HubConfig) -> Result<Hub, ConfigError> {
+        config.validate()?;
+        let shared = Shared {
+            ring: ArrayQueue::new(config.capacity),
+            clock: Clock::new(config.clock_origin_ns),
+            config,
+            gate: Gate::default(),
+            next_seq: CachePadded::new(AtomicU64::new(1)),
+            dropped: CachePadded::default(),
+            scheduled: CachePadded::default(),
+            delivered: AtomicU64::new(0),
+            batches: AtomicU64::new(0),
+            wakeups: AtomicU64::new(0),
+            wake_failures: AtomicU64::new(0),
+            high_water: AtomicUsize::new(0),
+            notify: Mutex::new(None),
+            liveness: Liveness::default(),
+            registry: Registry::new(),
+            workers: Workers::default(),
+            watchdog_started: AtomicBool::new(false),
+        };
+        Ok(Hub {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// Sets the consumer's wake-up; events queued before this are announced
+    /// by the first emit after it.
+    pub fn attach(&self, notify: Arc<dyn Notify>) {
+        *self.shared.notify_slot() = Some(notify);
+        if !self.shared.ring.is_empty() || self.shared.liveness.has_pending() {
+            self.shared.scheduled.store(false, Ordering::SeqCst);
+            self.shared.wake();
+        }
+    }
+
+    /// Drops the consumer's wake-up; no more wake-ups are sent.
+    pub fn detach(&self) {
+        let notify = self.shared.notify_slot().take();
+        drop(notify);
+    }
+
+    /// A new producer handle.
+    pub fn emitter(&self) -> Emitter {
+        Emitter::new(self.shared.clone())
+    }
+
+    /// The hub's listener registry.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// The configuration the hub was built with.
+    pub fn config(&self) -> &HubConfig {
+        &self.shared.config
+    }
+
+    /// Moves waiting events into `out`: liveness events first, then ring
+    /// events oldest first, within `limits`.
+    ///
+    /// Call it from one thread at a time (the consumer's). When the ring is
+    /// left empty, a queue-full episode ends and its `responding` event is
+    /// appended last.
+    pub fn drain(&self, out: &mut Vec<Event>, limits: DrainLimits) -> Drained {
+        let hub = &*self.shared;
+        let start = out.len();
+        hub.high_water.fetch_max(hub.ring.len(), Ordering::Relaxed);
+        hub.liveness.take_pending(out);
+        let mut taken = 0usize;
+        let mut bytes = 0usize;
+        while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
+            let Some(event) = hub.ring.pop() else { break };
+            bytes += event.bytes().len();
+            taken += 1;
+            out.push(event);
+        }
+        hub.delivered.fetch_add(taken as u64, Ordering::Relaxed);
+        if hub.ring.is_empty() && hub.liveness.on_drained(hub.dropped.load(Ordering::Relaxed)) {
+            hub.liveness.take_pending(out);
+        }
+        let more = if !hub.ring.is_empty() {
+            true
+        } else {
+            hub.scheduled.store(false, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            let waiting = !hub.ring.is_empty() || hub.liveness.has_pending();
+            waiting && !hub.scheduled.swap(true, Ordering::AcqRel)
+        };
+        let events = out.len() - start;
+        if events > 0 {
+            hub.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        Drained { events, more }
+    }
+
+    /// Starts a thread the hub owns. It gets a new [`Emitter`] and a
+    /// [`StopToken`]; [`Hub::close`] (or [`SourceHandle::stop`]) asks it to
+    /// stop and joins it.
+    ///
+    /// # Errors
+    /// [`SpawnError::Closed`] after `close`, [`SpawnError::Os`] when the OS
+    /// refuses a thread.
+    pub fn spawn<F>(&self, name: &str, body: F) -> Result<SourceHandle, SpawnError>
+    where
+        F: FnOnce(Emitter, StopToken) + Send + 'static,
+    {
+        let emitter = self.emitter();
+        let id = self.shared.workers.spawn(name, move |stop| body(emitter, stop))?;
+        Ok(SourceHandle {
+            hub: Arc::downgrade(&self.shared),
+            id,
+        })
+    }
+
+    /// Threads started with [`Hub::spawn`] that have not finished.
+    pub fn running_threads(&self) -> usize {
+        self.shared.workers.running()
+    }
+
+    /// Stops accepting events and stops and joins the hub's threads.
+    /// Idempotent. Events already accepted stay queued for [`Hub::drain`].
+    pub fn close(&self) {
+        self.shared.gate.close();
+        self.shared.workers.stop_all();
+    }
+
+    /// Whether [`Hub::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// A snapshot of the hub's counters.
+    pub fn stats(&self) -> Stats {
+        let hub = &*self.shared;
+        // Read `delivered` and `dropped` before `next_seq` so that a
+        // concurrent emit can only make `emitted` look larger, never smaller.
+        let delivered = hub.delivered.load(Ordering::Acquire);
+        let dropped = hub.dropped.load(Ordering::Acquire);
+        let queued = hub.ring.len();
+        Stats {
+            capacity: hub.ring.capacity(),
+            queued,
+            high_water: hub.high_water.load(Ordering::Relaxed),
+            emitted: hub.next_seq.load(Ordering::Acquire) - 1,
+            delivered,
+            dropped,
+            batches: hub.batches.load(Ordering::Relaxed),
+            wakeups: hub.wakeups.load(Ordering::Relaxed),
+            wake_failures: hub.wake_failures.load(Ordering::Relaxed),
+            stuck: hub.liveness.is_stuck(),
+            closed: hub.is_closed(),
+        }
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        self.close();
+        self.detach();
+    }
+}
+
+/// A thread started with [`Hub::spawn`].
+#[derive(Debug, Clone)]
+pub struct SourceHandle {
+    hub: Weak<Shared>,
+    id: u64,
+}
+
+impl SourceHandle {
+    /// Asks the thread to stop and joins it. False when it had already
+    /// finished or the hub is gone.
+    pub fn stop(&self) -> bool {
+        self.hub.upgrade().is_some_and(|hub| hub.workers.stop(self.id))
+    }
+
+    /// Whether the thread is still running.
+    pub fn is_running(&self) -> bool {
+        self.hub
+            .upgrade()
+            .is_some_and(|hub| hub.workers.is_running(self.id))
+    }
+}

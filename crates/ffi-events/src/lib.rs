@@ -1,0 +1,88 @@
+//! Bounded, non-blocking events from native threads to one consumer thread.
+//!
+//! `ffi-events` is the core of a bridge that carries named events with CBOR
+//! payloads from any number of producer threads to a single consumer (in the
+//! Node.js binding, the JavaScript thread). It knows nothing of Node: the
+//! binding crate plugs in through [`Notify`] and [`Hub::drain`].
+//!
+//! - An [`Emitter`] encodes the envelope `{ eventType, payload }` once per
+//!   event on the producer's thread and pushes it into a bounded ring. It
+//!   never blocks.
+//! - The first event after the ring went idle wakes the consumer once; the
+//!   consumer drains a whole batch per wake-up.
+//! - The [`Registry`] holds subscriptions (ids, names) behind one mutex that
+//!   is never held while a listener runs.
+//!
+//! # Loss is counted
+//! Every valid emit takes a sequence number from one counter, accepted or
+//! not. A full ring refuses the event ([`EmitError::Full`]) or, with
+//! [`Overflow::DropOldest`], drops the oldest one; either way
+//! [`Stats::dropped`] counts it, so `emitted == delivered + dropped + queued`
+//! whenever no emit is in flight, and the sequence numbers a consumer never
+//! saw are exactly the dropped ones.
+//!
+//! # Liveness
+//! The first overflow of an episode queues a [`NOT_RESPONDING`] event with
+//! reason `queue_full`; when a drain leaves the ring empty, [`RESPONDING`]
+//! follows. A producer that calls [`Emitter::heartbeat`] and then goes quiet
+//! for the hub's `stall_timeout` causes the same pair with reason `stalled`.
+//! Liveness events bypass the ring (it may be what is full) and carry
+//! sequence number 0: they are not emits and are not counted in [`Stats`].
+//!
+//! # Example
+//! ```
+//! use ffi_events::{DrainLimits, Hub, HubConfig, Notify};
+//! use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
+//!
+//! struct CountWakeups(AtomicUsize);
+//! impl Notify for CountWakeups {
+//!     fn notify(&self) -> bool {
+//!         self.0.fetch_add(1, Ordering::SeqCst);
+//!         true
+//!     }
+//! }
+//!
+//! let hub = Hub::new(HubConfig::default()).unwrap();
+//! let wakeups = Arc::new(CountWakeups(AtomicUsize::new(0)));
+//! hub.attach(wakeups.clone());
+//!
+//! let emitter = hub.emitter();
+//! for n in 0..100u32 {
+//!     emitter.emit("tick", &n).unwrap();
+//! }
+//! // A burst costs one wake-up, not one per event.
+//! assert_eq!(wakeups.0.load(Ordering::SeqCst), 1);
+//!
+//! let mut batch = Vec::new();
+//! let drained = hub.drain(&mut batch, DrainLimits::default());
+//! assert_eq!((drained.events, drained.more), (100, false));
+//! assert_eq!(batch[99].seq(), 100);
+//! ```
+
+mod clock;
+mod config;
+mod emitter;
+mod envelope;
+mod error;
+mod event;
+mod gate;
+mod hub;
+mod liveness;
+mod name;
+mod registry;
+mod stats;
+mod wire;
+mod workers;
+
+pub use config::{HubConfig, Overflow, MAX_CAPACITY, MAX_EVENT_BYTES};
+pub use emitter::Emitter;
+pub use envelope::encode_envelope;
+pub use error::{ConfigError, EmitError, NameError, SpawnError};
+pub use event::{Event, Lane};
+pub use hub::{DrainLimits, Drained, Hub, Notify, SourceHandle};
+pub use liveness::{LivenessPayload, Reason, NOT_RESPONDING, RESPONDING};
+pub use name::{validate_name, MAX_NAME_BYTES};
+pub use registry::{Filter, ListenerId, Registry};
+pub use stats::Stats;
+pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES};
+pub use workers::StopToken;
