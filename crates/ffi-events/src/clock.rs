@@ -22,6 +22,7 @@ impl Clock {
 
     pub(crate) fn now_ns(&self) -> u64 {
         let elapsed = self.origin.elapsed().as_nanos();
-        self.origin_ns.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+        self.origin_ns
+            .saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
     }
 }

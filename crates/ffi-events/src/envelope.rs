@@ -53,7 +53,9 @@ pub(crate) fn push_serialized<T: Serialize + ?Sized>(
     let mut out = out;
     push_header(&mut out, name);
     let mut serializer = Serializer::new(BufWriter::new(out));
-    payload.serialize(&mut serializer).map_err(|err| err.to_string())?;
+    payload
+        .serialize(&mut serializer)
+        .map_err(|err| err.to_string())?;
     Ok(serializer.into_inner().into_inner())
 }
 

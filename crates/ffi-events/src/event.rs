@@ -52,7 +52,8 @@ impl Event {
     /// A CBOR-lane event whose payload is serialized with serde.
     pub(crate) fn cbor<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Event, EmitError> {
         let event = Event::with_capacity(name, Lane::Cbor, envelope::header_len(name) + 64)?;
-        let data = envelope::push_serialized(event.data, name, payload).map_err(EmitError::Encode)?;
+        let data =
+            envelope::push_serialized(event.data, name, payload).map_err(EmitError::Encode)?;
         Ok(Event { data, ..event })
     }
 

@@ -157,7 +157,10 @@ impl Shared {
             return Err(EmitError::Closed);
         }
         let dropped = self.dropped.load(Ordering::Relaxed);
-        if self.liveness.on_beat(self.now_ns(), self.ring.len(), dropped) {
+        if self
+            .liveness
+            .on_beat(self.now_ns(), self.ring.len(), dropped)
+        {
             self.wake();
         }
         if let Some(timeout) = self.config.stall_timeout {
@@ -325,6 +328,15 @@ impl Hub {
         Drained { events, more }
     }
 
+    /// Records that `events` drained events never reached the consumer (it
+    /// failed to take them, for example while shutting down): they move
+    /// from `delivered` to `dropped`, so the books still balance.
+    pub fn report_undelivered(&self, events: usize) {
+        let events = events as u64;
+        self.shared.delivered.fetch_sub(events, Ordering::Relaxed);
+        self.shared.dropped.fetch_add(events, Ordering::Relaxed);
+    }
+
     /// Starts a thread the hub owns. It gets a new [`Emitter`] and a
     /// [`StopToken`]; [`Hub::close`] (or [`SourceHandle::stop`]) asks it to
     /// stop and joins it.
@@ -337,7 +349,10 @@ impl Hub {
         F: FnOnce(Emitter, StopToken) + Send + 'static,
     {
         let emitter = self.emitter();
-        let id = self.shared.workers.spawn(name, move |stop| body(emitter, stop))?;
+        let id = self
+            .shared
+            .workers
+            .spawn(name, move |stop| body(emitter, stop))?;
         Ok(SourceHandle {
             hub: Arc::downgrade(&self.shared),
             id,
@@ -403,7 +418,9 @@ impl SourceHandle {
     /// Asks the thread to stop and joins it. False when it had already
     /// finished or the hub is gone.
     pub fn stop(&self) -> bool {
-        self.hub.upgrade().is_some_and(|hub| hub.workers.stop(self.id))
+        self.hub
+            .upgrade()
+            .is_some_and(|hub| hub.workers.stop(self.id))
     }
 
     /// Whether the thread is still running.

@@ -114,7 +114,13 @@ impl Liveness {
     }
 
     /// Starts a stall episode if the last beat is older than `timeout_ns`.
-    pub(crate) fn check_stall(&self, now_ns: u64, timeout_ns: u64, queued: usize, dropped: u64) -> bool {
+    pub(crate) fn check_stall(
+        &self,
+        now_ns: u64,
+        timeout_ns: u64,
+        queued: usize,
+        dropped: u64,
+    ) -> bool {
         let last = self.last_beat_ns.load(Ordering::Acquire);
         if last == 0 || now_ns.saturating_sub(last) <= timeout_ns {
             return false;

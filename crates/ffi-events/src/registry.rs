@@ -66,7 +66,9 @@ impl Registry {
         // A panic while holding this lock cannot leave the maps half-updated
         // in a way that matters more than losing the registry, so poisoning
         // is ignored rather than spreading the panic.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Subscribes a listener and returns its new id.

@@ -80,15 +80,31 @@ impl BatchEncoder {
     pub fn write(&self, events: &[Event], more: bool, out: &mut [u8]) {
         let n = events.len();
         let k = self.names.len();
-        assert_eq!(n, self.name_of.len(), "events differ from the planned batch");
+        assert_eq!(
+            n,
+            self.name_of.len(),
+            "events differ from the planned batch"
+        );
         let (header, rest) = out.split_at_mut(HEADER_BYTES);
-        put_u32s(header, &[n as u32, k as u32, if more { FLAG_MORE } else { 0 }, self.names_bytes as u32]);
+        put_u32s(
+            header,
+            &[
+                n as u32,
+                k as u32,
+                if more { FLAG_MORE } else { 0 },
+                self.names_bytes as u32,
+            ],
+        );
         let (seqs, rest) = rest.split_at_mut(8 * n);
         let (ends, rest) = rest.split_at_mut(4 * n);
         let (tags, rest) = rest.split_at_mut(4 * n);
         let (name_ends, rest) = rest.split_at_mut(4 * k);
         let (names, payloads) = rest.split_at_mut(self.names_bytes);
-        assert_eq!(payloads.len(), self.payload_bytes, "buffer size differs from the plan");
+        assert_eq!(
+            payloads.len(),
+            self.payload_bytes,
+            "buffer size differs from the plan"
+        );
 
         let mut end = 0usize;
         for (i, event) in events.iter().enumerate() {
@@ -140,19 +156,37 @@ mod tests {
         let mut buf = vec![0u8; len];
         encoder.write(&events, true, &mut buf);
 
-        assert_eq!([u32_at(&buf, 0), u32_at(&buf, 4), u32_at(&buf, 8), u32_at(&buf, 12)], [3, 2, FLAG_MORE, 3]);
+        assert_eq!(
+            [
+                u32_at(&buf, 0),
+                u32_at(&buf, 4),
+                u32_at(&buf, 8),
+                u32_at(&buf, 12)
+            ],
+            [3, 2, FLAG_MORE, 3]
+        );
         let seq2 = f64::from_le_bytes(buf[32..40].try_into().unwrap());
         assert_eq!(seq2, 12.0);
         let ends = [u32_at(&buf, 40), u32_at(&buf, 44), u32_at(&buf, 48)];
         let tags = [u32_at(&buf, 52), u32_at(&buf, 56), u32_at(&buf, 60)];
-        assert_eq!(tags, [Lane::Raw as u32, (1 << 8) | Lane::Raw as u32, Lane::Cbor as u32]);
+        assert_eq!(
+            tags,
+            [
+                Lane::Raw as u32,
+                (1 << 8) | Lane::Raw as u32,
+                Lane::Cbor as u32
+            ]
+        );
         let name_ends = [u32_at(&buf, 64), u32_at(&buf, 68)];
         assert_eq!(name_ends, [1, 3]);
         assert_eq!(&buf[72..75], b"abb");
         let payloads = &buf[75..];
         assert_eq!(&payloads[..ends[0] as usize], &[1, 2]);
         assert_eq!(ends[1], ends[0]);
-        assert_eq!(&payloads[ends[1] as usize..ends[2] as usize], events[2].bytes());
+        assert_eq!(
+            &payloads[ends[1] as usize..ends[2] as usize],
+            events[2].bytes()
+        );
     }
 
     #[test]

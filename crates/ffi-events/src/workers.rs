@@ -193,14 +193,21 @@ mod tests {
         assert_eq!(woke.load(Ordering::SeqCst), 3);
         assert!(started.elapsed() < Duration::from_secs(30));
         assert_eq!(workers.running(), 0);
-        assert!(matches!(workers.spawn("late", |_| {}), Err(SpawnError::Closed)));
+        assert!(matches!(
+            workers.spawn("late", |_| {}),
+            Err(SpawnError::Closed)
+        ));
     }
 
     #[test]
     fn stopping_one_thread_leaves_the_others_running() {
         let workers = Workers::default();
-        let a = workers.spawn("a", |stop| while stop.sleep(Duration::from_millis(5)) {}).unwrap();
-        let b = workers.spawn("b", |stop| while stop.sleep(Duration::from_millis(5)) {}).unwrap();
+        let a = workers
+            .spawn("a", |stop| while stop.sleep(Duration::from_millis(5)) {})
+            .unwrap();
+        let b = workers
+            .spawn("b", |stop| while stop.sleep(Duration::from_millis(5)) {})
+            .unwrap();
         assert!(workers.stop(a));
         assert!(!workers.stop(a));
         assert!(workers.is_running(b));

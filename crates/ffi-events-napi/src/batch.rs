@@ -1,0 +1,73 @@
+//! Turning a drain into one JS-owned buffer.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+
+use ffi_events::{BatchEncoder, DrainLimits, Event, Hub};
+use napi::bindgen_prelude::*;
+
+/// Scratch space reused from batch to batch.
+#[derive(Default)]
+struct Scratch {
+    events: Vec<Event>,
+    encoder: BatchEncoder,
+}
+
+/// The consumer side of a hub: drains on the JS thread.
+pub(crate) struct Consumer {
+    pub(crate) hub: Hub,
+    limits: DrainLimits,
+    /// Uncontended: only the JS thread drains.
+    scratch: Mutex<Scratch>,
+    /// Set by the env cleanup hook once it has run (and consumed its data).
+    pub(crate) torn_down: AtomicBool,
+}
+
+impl Consumer {
+    pub(crate) fn new(hub: Hub, limits: DrainLimits) -> Consumer {
+        Consumer {
+            hub,
+            limits,
+            scratch: Mutex::default(),
+            torn_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Drains one batch into a new `Buffer` allocated by V8 (never an
+    /// external one) and returns it, or `None` when there is nothing to
+    /// deliver and no more to come. Must run on the JS thread of `env`.
+    pub(crate) fn next_batch(
+        &self,
+        env: napi::sys::napi_env,
+    ) -> Result<Option<napi::sys::napi_value>> {
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        let Scratch { events, encoder } = &mut *scratch;
+        events.clear();
+        let drained = self.hub.drain(events, self.limits);
+        if drained.events == 0 && !drained.more {
+            return Ok(None);
+        }
+        let len = encoder.plan(events);
+        let mut data = std::ptr::null_mut();
+        let mut buffer = std::ptr::null_mut();
+        // SAFETY: JS thread of `env`; on success napi hands back `len`
+        // writable bytes owned by the new buffer.
+        let status = unsafe { napi::sys::napi_create_buffer(env, len, &mut data, &mut buffer) };
+        if status != napi::sys::Status::napi_ok || (data.is_null() && len > 0) {
+            let lost = events.iter().filter(|e| e.seq() != 0).count();
+            self.hub.report_undelivered(lost);
+            events.clear();
+            return Err(Error::new(
+                Status::from(status),
+                "could not allocate a batch buffer",
+            ));
+        }
+        // SAFETY: `data` points to `len` bytes that nothing else references
+        // until `buffer` is handed to JS below.
+        let out = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
+        encoder.write(events, drained.more, out);
+        // Event memory is freed here, on the JS thread, batch by batch.
+        events.clear();
+        Ok(Some(buffer))
+    }
+}

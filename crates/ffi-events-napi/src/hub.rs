@@ -1,0 +1,278 @@
+//! The `NativeHub` class.
+
+use std::sync::Arc;
+
+use ffi_events::{DrainLimits, Emitter, Filter, Hub, SourceHandle, StopToken};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::batch::Consumer;
+use crate::errors::{config_error, emit_outcome, spawn_error};
+use crate::options::HubOptions;
+use crate::teardown::Hook;
+use crate::wake::{self, TsfnWake};
+
+/// Largest listener id JS numbers hold exactly.
+const MAX_SAFE_ID: f64 = 9_007_199_254_740_991.0;
+
+/// A snapshot of the hub's counters (see `ffi_events::Stats`).
+#[napi(object)]
+#[derive(Debug)]
+pub struct HubStats {
+    /// Ring capacity.
+    pub capacity: u32,
+    /// Events in the ring now.
+    pub queued: u32,
+    /// Deepest the ring was seen.
+    pub high_water: u32,
+    /// Valid emits, accepted or not.
+    pub emitted: f64,
+    /// Events handed to JS.
+    pub delivered: f64,
+    /// Events refused or pushed out on overflow.
+    pub dropped: f64,
+    /// Batches handed to JS.
+    pub batches: f64,
+    /// Wake-ups of the JS thread.
+    pub wakeups: f64,
+    /// Wake-ups refused because the environment was shutting down.
+    pub wake_failures: f64,
+    /// Whether a liveness episode is on.
+    pub stuck: bool,
+    /// Whether the hub is closed.
+    pub closed: bool,
+    /// Native threads the hub owns that are still running.
+    pub running_threads: u32,
+}
+
+/// One hub: registry, ring and delivery to this JS thread. Wrapped by the
+/// TypeScript `EventHub`, which validates arguments before calling here.
+#[napi(custom_finalize)]
+pub struct NativeHub {
+    consumer: Arc<Consumer>,
+    /// `None` once released.
+    wake: Option<Arc<TsfnWake>>,
+    /// `None` once released.
+    hook: Option<Hook>,
+    /// What `ref()`/`unref()` asked for; the event loop is held only while
+    /// this is true, listeners exist and the hub is open.
+    wants_ref: bool,
+    /// Whether the delivery function currently holds the event loop.
+    holds_loop: bool,
+}
+
+#[napi]
+impl NativeHub {
+    /// Creates a hub that delivers batches to `deliver` on this thread.
+    #[napi(
+        constructor,
+        ts_args_type = "options: HubOptions, deliver: (batch: Buffer | null) => void"
+    )]
+    pub fn new(
+        env: Env,
+        options: HubOptions,
+        deliver: Function<'_, Unknown<'static>, Unknown<'static>>,
+    ) -> Result<Self> {
+        let config = options.to_config()?;
+        let limits = DrainLimits {
+            max_events: options
+                .max_batch_events
+                .map_or(DrainLimits::default().max_events, |n| n.max(1) as usize),
+            ..DrainLimits::default()
+        };
+        let hub = Hub::new(config).map_err(config_error)?;
+        let consumer = Arc::new(Consumer::new(hub, limits));
+        let wake = wake::shared(TsfnWake::new(&deliver, Arc::downgrade(&consumer))?);
+        consumer.hub.attach(wake.clone());
+        let hook = Hook::install(&env, &consumer)?;
+        Ok(NativeHub {
+            consumer,
+            wake: Some(wake),
+            hook: Some(hook),
+            wants_ref: true,
+            holds_loop: false,
+        })
+    }
+
+    fn hub(&self) -> &Hub {
+        &self.consumer.hub
+    }
+
+    /// A producer handle for native threads (for addons that embed the hub).
+    pub fn emitter(&self) -> Emitter {
+        self.hub().emitter()
+    }
+
+    /// Starts a thread the hub stops and joins on close (for addons that
+    /// embed the hub).
+    ///
+    /// # Errors
+    /// When the hub is closed or the OS refuses the thread.
+    pub fn spawn<F>(&self, name: &str, body: F) -> Result<SourceHandle>
+    where
+        F: FnOnce(Emitter, StopToken) + Send + 'static,
+    {
+        self.hub().spawn(name, body).map_err(spawn_error)
+    }
+
+    fn update_loop_hold(&mut self, env: &Env) -> Result<()> {
+        let hold = self.wants_ref && !self.hub().is_closed() && self.hub().registry().total() > 0;
+        if hold != self.holds_loop {
+            if let Some(wake) = &self.wake {
+                wake.set_referenced(env, hold)?;
+            }
+            self.holds_loop = hold;
+        }
+        Ok(())
+    }
+
+    /// Subscribes a listener to `name` (or to every event when `name` is
+    /// null) and returns its id.
+    #[napi]
+    pub fn add_listener(&mut self, env: Env, name: Option<String>) -> Result<f64> {
+        let filter = name.map_or(Filter::Any, |n| Filter::Name(n.into_boxed_str()));
+        let id = self
+            .hub()
+            .registry()
+            .add(filter)
+            .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?;
+        self.update_loop_hold(&env)?;
+        Ok(id.get() as f64)
+    }
+
+    /// Unsubscribes listener `id`; false for an unknown or removed id.
+    #[napi]
+    pub fn remove_listener(&mut self, env: Env, id: f64) -> Result<bool> {
+        if !(id >= 1.0 && id <= MAX_SAFE_ID && id.fract() == 0.0) {
+            return Ok(false);
+        }
+        let removed = self.hub().registry().remove(id as u64);
+        self.update_loop_hold(&env)?;
+        Ok(removed)
+    }
+
+    /// Unsubscribes every listener; returns how many there were.
+    #[napi]
+    pub fn remove_all_listeners(&mut self, env: Env) -> Result<u32> {
+        let removed = self.hub().registry().clear();
+        self.update_loop_hold(&env)?;
+        Ok(removed as u32)
+    }
+
+    /// Listeners of `name`, or of all names and every event when omitted.
+    #[napi]
+    pub fn listener_count(&self, name: Option<String>) -> u32 {
+        let registry = self.hub().registry();
+        let count = name.map_or_else(|| registry.total(), |n| registry.count(&n));
+        count as u32
+    }
+
+    /// Names that have at least one listener.
+    #[napi]
+    pub fn event_names(&self) -> Vec<String> {
+        self.hub().registry().names()
+    }
+
+    /// Ids of the listeners an event named `name` reaches, in order.
+    #[napi]
+    pub fn snapshot(&self, name: String) -> Vec<f64> {
+        self.hub()
+            .registry()
+            .snapshot(&name)
+            .into_iter()
+            .map(|id| id.get() as f64)
+            .collect()
+    }
+
+    /// Emits a pre-encoded CBOR payload on the CBOR lane. Returns the
+    /// sequence number, or a negated `EmitRefusal`.
+    #[napi]
+    pub fn emit_cbor(&self, name: String, payload: Uint8ArraySlice) -> f64 {
+        emit_outcome(self.hub().emitter().emit_cbor(&name, &payload))
+    }
+
+    /// Emits bytes on the raw lane. Returns the sequence number, or a
+    /// negated `EmitRefusal`.
+    #[napi]
+    pub fn emit_raw(&self, name: String, payload: Uint8ArraySlice) -> f64 {
+        emit_outcome(self.hub().emitter().emit_raw(&name, &payload))
+    }
+
+    /// Drains one batch now, on this thread; null when there is nothing.
+    #[napi(ts_return_type = "Buffer | null")]
+    pub fn drain<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
+        let raw = self.consumer.next_batch(env.raw())?;
+        match raw {
+            // SAFETY: `raw` is a live value of this env, created just now.
+            Some(value) => Ok(unsafe { Unknown::from_napi_value(env.raw(), value)? }),
+            None => Null.into_unknown(env),
+        }
+    }
+
+    /// The hub's counters.
+    #[napi]
+    pub fn stats(&self) -> HubStats {
+        let stats = self.hub().stats();
+        HubStats {
+            capacity: stats.capacity as u32,
+            queued: stats.queued as u32,
+            high_water: stats.high_water as u32,
+            emitted: stats.emitted as f64,
+            delivered: stats.delivered as f64,
+            dropped: stats.dropped as f64,
+            batches: stats.batches as f64,
+            wakeups: stats.wakeups as f64,
+            wake_failures: stats.wake_failures as f64,
+            stuck: stats.stuck,
+            closed: stats.closed,
+            running_threads: self.hub().running_threads() as u32,
+        }
+    }
+
+    /// Lets the hub keep the event loop alive while it has listeners.
+    #[napi(js_name = "ref")]
+    pub fn hold(&mut self, env: Env) -> Result<()> {
+        self.wants_ref = true;
+        self.update_loop_hold(&env)
+    }
+
+    /// Stops the hub from keeping the event loop alive.
+    #[napi]
+    pub fn unref(&mut self, env: Env) -> Result<()> {
+        self.wants_ref = false;
+        self.update_loop_hold(&env)
+    }
+
+    /// Stops accepting events and stops and joins the hub's threads. Events
+    /// already accepted stay queued for `drain`. Idempotent.
+    #[napi]
+    pub fn close(&mut self, env: Env) -> Result<()> {
+        self.hub().close();
+        self.update_loop_hold(&env)
+    }
+
+    /// After the last `drain`: releases the delivery function and the
+    /// cleanup hook. Idempotent; implies `close`.
+    #[napi]
+    pub fn release(&mut self, env: Env) -> Result<()> {
+        self.close(env)?;
+        self.hub().detach();
+        self.wake = None;
+        if let Some(hook) = self.hook.take() {
+            hook.remove(&env, &self.consumer);
+        }
+        Ok(())
+    }
+
+    /// Whether `close` was called (or the environment tore the hub down).
+    #[napi(getter)]
+    pub fn closed(&self) -> bool {
+        self.hub().is_closed()
+    }
+}
+
+impl ObjectFinalize for NativeHub {
+    fn finalize(mut self, env: Env) -> Result<()> {
+        self.release(env)
+    }
+}

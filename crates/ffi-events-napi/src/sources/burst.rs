@@ -1,0 +1,208 @@
+//! A burst: `count` events as fast as `threads` threads can emit them.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ffi_events::{EmitError, Emitter, StopToken};
+use napi::bindgen_prelude::*;
+use napi::JsDeferred;
+use napi_derive::napi;
+use serde::Serialize;
+
+use crate::errors::invalid_arg;
+use crate::hub::NativeHub;
+
+/// Options of `startBurst`.
+#[napi(object)]
+#[derive(Debug)]
+pub struct BurstOptions {
+    /// Event name.
+    pub name: String,
+    /// Events in all, split evenly across the threads.
+    pub count: f64,
+    /// Producer threads (1 to 64).
+    pub threads: u32,
+    /// Bytes of payload per event.
+    pub payload_bytes: u32,
+    /// `'raw'`: `u32 thread, u32 index` (little-endian) then zeros up to
+    /// `payloadBytes`. `'cbor'`: `{ thread, i, data }` with `data` a byte
+    /// string of `payloadBytes` bytes.
+    pub encoding: String,
+}
+
+/// What a burst did.
+#[napi(object)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BurstResult {
+    /// Events accepted by the hub.
+    pub emitted: f64,
+    /// Events refused because the ring was full.
+    pub rejected: f64,
+    /// Events not attempted because the hub closed or the burst was stopped.
+    pub skipped: f64,
+}
+
+#[derive(Serialize)]
+struct Item<'a> {
+    thread: u32,
+    i: u64,
+    #[serde(with = "serde_bytes")]
+    data: &'a [u8],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Raw,
+    Cbor,
+}
+
+type Resolver = Box<dyn FnOnce(Env) -> Result<BurstResult> + Send>;
+
+/// Shared by the burst's threads; the last one to finish resolves.
+struct Progress {
+    emitted: AtomicU64,
+    rejected: AtomicU64,
+    skipped: AtomicU64,
+    threads_left: AtomicUsize,
+    deferred: Mutex<Option<JsDeferred<BurstResult, Resolver>>>,
+}
+
+impl Progress {
+    fn finish_thread(&self) {
+        if self.threads_left.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let result = BurstResult {
+            emitted: self.emitted.load(Ordering::Acquire) as f64,
+            rejected: self.rejected.load(Ordering::Acquire) as f64,
+            skipped: self.skipped.load(Ordering::Acquire) as f64,
+        };
+        let deferred = self
+            .deferred
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(deferred) = deferred {
+            deferred.resolve(Box::new(move |_env| Ok(result)));
+        }
+    }
+}
+
+/// Starts a burst on `hub`; the promise resolves when every thread is done.
+#[napi(ts_return_type = "Promise<BurstResult>")]
+pub fn start_burst<'env>(
+    env: &'env Env,
+    hub: &NativeHub,
+    options: BurstOptions,
+) -> Result<Object<'env>> {
+    let encoding = match options.encoding.as_str() {
+        "raw" => Encoding::Raw,
+        "cbor" => Encoding::Cbor,
+        other => {
+            return Err(invalid_arg(format!(
+                "encoding must be 'raw' or 'cbor', got '{other}'"
+            )))
+        }
+    };
+    if !(1..=64).contains(&options.threads) {
+        return Err(invalid_arg(format!(
+            "threads must be between 1 and 64, got {}",
+            options.threads
+        )));
+    }
+    let count = options.count;
+    if !(count.is_finite() && count >= 0.0 && count.fract() == 0.0) {
+        return Err(invalid_arg(format!(
+            "count must be a non-negative integer, got {count}"
+        )));
+    }
+    let count = count as u64;
+    let (deferred, promise) = env.create_deferred::<BurstResult, Resolver>()?;
+    let threads = options.threads as u64;
+    let progress = Arc::new(Progress {
+        emitted: AtomicU64::new(0),
+        rejected: AtomicU64::new(0),
+        skipped: AtomicU64::new(0),
+        threads_left: AtomicUsize::new(threads as usize),
+        deferred: Mutex::new(Some(deferred)),
+    });
+    let name: Arc<str> = options.name.into();
+    let payload_bytes = options.payload_bytes as usize;
+    for thread in 0..threads {
+        let share = count / threads + u64::from(thread < count % threads);
+        let (shared, name) = (progress.clone(), name.clone());
+        let started = hub.spawn("ffi-events-burst", move |emitter, stop| {
+            let job = Job {
+                thread: thread as u32,
+                share,
+                name: &name,
+                encoding,
+                payload_bytes,
+            };
+            job.run(&emitter, &stop, &shared);
+            shared.finish_thread();
+        });
+        if let Err(err) = started {
+            // Threads not started count as finished, having skipped their share.
+            let not_started = threads - thread;
+            for t in thread..threads {
+                let share = count / threads + u64::from(t < count % threads);
+                progress.skipped.fetch_add(share, Ordering::AcqRel);
+            }
+            for _ in 0..not_started {
+                progress.finish_thread();
+            }
+            return if thread == 0 { Err(err) } else { Ok(promise) };
+        }
+    }
+    Ok(promise)
+}
+
+struct Job<'a> {
+    thread: u32,
+    share: u64,
+    name: &'a str,
+    encoding: Encoding,
+    payload_bytes: usize,
+}
+
+impl Job<'_> {
+    fn run(&self, emitter: &Emitter, stop: &StopToken, progress: &Progress) {
+        let mut raw = vec![0u8; self.payload_bytes];
+        let data = vec![0u8; self.payload_bytes];
+        let (mut emitted, mut rejected) = (0u64, 0u64);
+        let mut i = 0u64;
+        while i < self.share {
+            if stop.is_stopped() {
+                break;
+            }
+            let result = match self.encoding {
+                Encoding::Raw => {
+                    let mut header = [0u8; 8];
+                    header[..4].copy_from_slice(&self.thread.to_le_bytes());
+                    header[4..].copy_from_slice(&(i as u32).to_le_bytes());
+                    let n = raw.len().min(8);
+                    raw[..n].copy_from_slice(&header[..n]);
+                    emitter.emit_raw(self.name, &raw)
+                }
+                Encoding::Cbor => emitter.emit(
+                    self.name,
+                    &Item {
+                        thread: self.thread,
+                        i,
+                        data: &data,
+                    },
+                ),
+            };
+            match result {
+                Ok(_) => emitted += 1,
+                Err(EmitError::Full { .. }) => rejected += 1,
+                Err(_) => break,
+            }
+            i += 1;
+        }
+        progress.emitted.fetch_add(emitted, Ordering::AcqRel);
+        progress.rejected.fetch_add(rejected, Ordering::AcqRel);
+        progress.skipped.fetch_add(self.share - i, Ordering::AcqRel);
+    }
+}

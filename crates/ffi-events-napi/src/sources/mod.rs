@@ -1,0 +1,11 @@
+//! Built-in native sources: threads that emit into a hub, written the way a
+//! library author would write their own. They exist for demos, tests and
+//! benchmarks.
+
+mod burst;
+mod control;
+mod ticker;
+
+pub use burst::{BurstOptions, BurstResult};
+pub use control::SourceControl;
+pub use ticker::TickerOptions;

@@ -1,0 +1,31 @@
+/**
+ * ffi-events: typed events from native Rust threads to TypeScript listeners.
+ *
+ * @example
+ * import { EventHub, sources } from 'ffi-events'
+ * type Events = { tick: { n: number; at: bigint } }
+ * const hub = new EventHub<Events>()
+ * hub.on('tick', (tick, meta) => console.log(meta.seq, tick.n))
+ * sources.ticker(hub, { name: 'tick', intervalMs: 10, count: 3 })
+ */
+export { EventHub } from './lib/hub'
+export { EventHubError } from './lib/errors'
+export type { EventHubErrorCode, EventHubErrorOptions } from './lib/errors'
+export { sources } from './lib/sources'
+export type { BurstOptions, BurstResult, SourceControl, Tick, TickerOptions } from './lib/sources'
+export type {
+  AllEvents,
+  AnyListener,
+  BuiltinEvents,
+  EventHubOptions,
+  EventHubStats,
+  EventMap,
+  EventMeta,
+  EventName,
+  EventsOptions,
+  Lane,
+  Listener,
+  LivenessPayload,
+  RawListener,
+  WaitForOptions,
+} from './lib/types'

@@ -1,0 +1,63 @@
+// Reads the batch buffer laid out by `ffi_events::BatchEncoder` (see
+// crates/ffi-events/src/wire.rs): a 16-byte header, then f64 seqs, u32
+// payload ends, u32 tags (name index << 8 | lane), u32 name ends, names,
+// payloads. One buffer per batch, never reused, allocated by V8.
+
+import { endianness } from 'node:os'
+
+if (endianness() !== 'LE') throw new Error('ffi-events supports little-endian platforms only')
+
+const FLAG_MORE = 1
+const LANE_RAW = 1
+
+/** A decoded view of one batch; `payload(i)` is a view into the batch. */
+export class Batch {
+  readonly count: number
+  readonly more: boolean
+  readonly seqs: Float64Array
+  private readonly ends: Uint32Array
+  private readonly tags: Uint32Array
+  private readonly names: string[]
+  private readonly bytes: Uint8Array
+  private readonly payloadStart: number
+
+  constructor(buffer: Buffer) {
+    // The tables are read through typed arrays, which need aligned offsets;
+    // napi allocates each batch on its own, so this copy never happens in practice.
+    const aligned = buffer.byteOffset % 8 === 0 ? buffer : Buffer.from(new Uint8Array(buffer))
+    const { buffer: ab, byteOffset: base } = aligned
+    const head = new Uint32Array(ab, base, 4)
+    const n = head[0]
+    const k = head[1]
+    this.count = n
+    this.more = (head[2] & FLAG_MORE) !== 0
+    this.seqs = new Float64Array(ab, base + 16, n)
+    this.ends = new Uint32Array(ab, base + 16 + 8 * n, n)
+    this.tags = new Uint32Array(ab, base + 16 + 12 * n, n)
+    const nameEnds = new Uint32Array(ab, base + 16 + 16 * n, k)
+    const namesStart = 16 + 16 * n + 4 * k
+    this.names = new Array<string>(k)
+    let at = namesStart
+    for (let j = 0; j < k; j++) {
+      const end = namesStart + nameEnds[j]
+      this.names[j] = aligned.toString('utf8', at, end)
+      at = end
+    }
+    this.payloadStart = namesStart + head[3]
+    this.bytes = new Uint8Array(ab, base, aligned.length)
+  }
+
+  name(i: number): string {
+    return this.names[this.tags[i] >>> 8]
+  }
+
+  isRaw(i: number): boolean {
+    return (this.tags[i] & 0xff) === LANE_RAW
+  }
+
+  /** The event's bytes: a view that stays valid (the batch is never reused). */
+  payload(i: number): Uint8Array {
+    const start = this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
+    return this.bytes.subarray(start, this.payloadStart + this.ends[i])
+  }
+}
