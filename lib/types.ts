@@ -18,7 +18,7 @@ export interface BuiltinEvents {
 export type EventMap = Record<string, unknown>
 
 /** The user's events plus the built-in liveness events. */
-export type AllEvents<E extends EventMap> = Omit<BuiltinEvents, keyof E> & E
+export type AllEvents<E extends EventMap> = E & BuiltinEvents
 
 /** Names a listener can subscribe to. */
 export type EventName<E extends EventMap> = Extract<keyof AllEvents<E>, string>

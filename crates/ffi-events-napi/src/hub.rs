@@ -143,7 +143,7 @@ impl NativeHub {
     /// Unsubscribes listener `id`; false for an unknown or removed id.
     #[napi]
     pub fn remove_listener(&mut self, env: Env, id: f64) -> Result<bool> {
-        if !(id >= 1.0 && id <= MAX_SAFE_ID && id.fract() == 0.0) {
+        if !((1.0..=MAX_SAFE_ID).contains(&id) && id.fract() == 0.0) {
             return Ok(false);
         }
         let removed = self.hub().registry().remove(id as u64);

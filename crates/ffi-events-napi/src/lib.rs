@@ -24,4 +24,6 @@ mod wake;
 pub use errors::EmitRefusal;
 pub use hub::{HubStats, NativeHub};
 pub use options::HubOptions;
-pub use sources::{BurstOptions, BurstResult, SourceControl, TickerOptions};
+pub use sources::{
+    start_burst, start_ticker, BurstOptions, BurstResult, SourceControl, TickerOptions,
+};

@@ -40,7 +40,7 @@ impl HubOptions {
         };
         let stall_timeout = match self.stall_timeout_ms {
             None => defaults.stall_timeout,
-            Some(ms) if ms == 0.0 => None,
+            Some(0.0) => None,
             Some(ms) if ms.is_finite() && ms > 0.0 => Some(Duration::from_secs_f64(ms / 1000.0)),
             Some(ms) => {
                 return Err(invalid_arg(format!(

@@ -6,6 +6,6 @@ mod burst;
 mod control;
 mod ticker;
 
-pub use burst::{BurstOptions, BurstResult};
+pub use burst::{start_burst, BurstOptions, BurstResult};
 pub use control::SourceControl;
-pub use ticker::TickerOptions;
+pub use ticker::{start_ticker, TickerOptions};

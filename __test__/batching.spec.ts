@@ -1,0 +1,40 @@
+import test from 'ava'
+import { EventHub, sources } from 'ffi-events'
+
+import { until } from './helpers'
+
+test('a synchronous burst of emits costs one wake-up and one batch', async (t) => {
+  const hub = new EventHub({ capacity: 4096 })
+  let heard = 0
+  hub.on('x', () => heard++)
+  for (let i = 0; i < 1000; i++) hub.emit('x', i)
+  await until(() => heard === 1000)
+  t.like(hub.stats(), { wakeups: 1, batches: 1, delivered: 1000 })
+  await hub.close()
+})
+
+test('native bursts on four threads are delivered in far fewer batches than events', async (t) => {
+  const hub = new EventHub({ capacity: 1 << 16 })
+  let heard = 0
+  hub.onRaw('load', () => heard++)
+  await sources.burst(hub, { name: 'load', count: 200_000, threads: 4, payloadBytes: 64, encoding: 'raw' })
+  await until(() => hub.stats().queued === 0)
+  const stats = hub.stats()
+  t.is(heard, stats.delivered)
+  // Wake-ups happen only on an idle-to-busy transition, batches are whole drains.
+  t.true(stats.wakeups <= stats.batches, `${stats.wakeups} wake-ups, ${stats.batches} batches`)
+  t.true(stats.batches * 10 <= stats.delivered, `${stats.batches} batches for ${stats.delivered} events`)
+  await hub.close()
+})
+
+test('a backlog larger than one batch is delivered across several batches without loss', async (t) => {
+  const hub = new EventHub({ capacity: 10_000, maxBatchEvents: 100 })
+  const seqs: number[] = []
+  hub.on('x', (_p, meta) => seqs.push(meta.seq))
+  for (let i = 0; i < 10_000; i++) hub.emit('x', i)
+  await until(() => seqs.length === 10_000)
+  t.deepEqual(seqs, Array.from({ length: 10_000 }, (_, i) => i + 1))
+  t.is(hub.stats().batches, 100)
+  t.is(hub.stats().wakeups, 1)
+  await hub.close()
+})

@@ -1,0 +1,126 @@
+import test from 'ava'
+import { EventHub, EventHubError, sources } from 'ffi-events'
+
+import { runNode } from './helpers'
+
+test('close delivers every accepted event, then refuses on and emit with a clear error', async (t) => {
+  const hub = new EventHub<{ x: number }>()
+  const got: number[] = []
+  hub.on('x', (n) => got.push(n))
+  for (let i = 0; i < 100; i++) hub.emit('x', i)
+  await hub.close()
+  t.is(got.length, 100, 'delivered before close resolved')
+  t.true(hub.closed)
+  t.throws(() => hub.on('x', () => {}), { instanceOf: EventHubError, message: /closed EventHub/ })
+  t.throws(() => hub.emit('x', 1), { instanceOf: EventHubError, message: /Cannot call emit\(\) on a closed EventHub/ })
+  t.throws(() => hub.emitRaw('x', new Uint8Array(1)), { instanceOf: EventHubError })
+  const stats = hub.stats()
+  t.is(stats.emitted, stats.delivered + stats.dropped)
+})
+
+test('close is idempotent and works through Symbol.asyncDispose', async (t) => {
+  const hub = new EventHub()
+  const first = hub.close()
+  t.is(hub.close(), first)
+  await first
+  await hub[Symbol.asyncDispose]()
+  t.true(hub.closed)
+})
+
+test('close stops the built-in sources and joins their threads', async (t) => {
+  const hub = new EventHub()
+  let ticks = 0
+  hub.on('tick', () => ticks++)
+  const ticker = sources.ticker(hub, { name: 'tick', intervalMs: 1 })
+  const burst = sources.burst(hub, { name: 'load', count: 1e12, threads: 2, payloadBytes: 8, encoding: 'raw' })
+  t.true(ticker.running)
+  t.true(hub.stats().runningThreads >= 3)
+  await hub.close()
+  t.false(ticker.running)
+  t.is(hub.stats().runningThreads, 0)
+  const result = await burst
+  t.true(result.skipped > 0, 'the unbounded burst was cut short')
+  const afterClose = ticks
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.is(ticks, afterClose, 'nothing is delivered after close resolved')
+  t.throws(() => sources.ticker(hub, { name: 'tick', intervalMs: 1 }), { instanceOf: EventHubError })
+})
+
+test('close from inside a listener lets the current batch finish first', async (t) => {
+  const hub = new EventHub<{ x: number }>()
+  const calls: string[] = []
+  let closing: Promise<void> | undefined
+  hub.on('x', (n) => {
+    calls.push(`a${n}`)
+    if (n === 0) closing = hub.close()
+  })
+  hub.on('x', (n) => calls.push(`b${n}`))
+  hub.emit('x', 0)
+  hub.emit('x', 1)
+  await new Promise<void>((resolve) => {
+    const check = () => (closing ? closing.then(resolve) : setImmediate(check))
+    check()
+  })
+  t.deepEqual(calls, ['a0', 'b0', 'a1', 'b1'])
+})
+
+test('a hub with listeners keeps the process alive, like a socket', (t) => {
+  const result = runNode(
+    `
+    const { EventHub } = require('ffi-events')
+    const hub = new EventHub()
+    hub.on('tick', () => {})
+    setTimeout(() => { console.log('still alive'); hub.close() }, 200)
+  `,
+  )
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout.trim(), 'still alive')
+})
+
+test('a hub keeps nothing alive when closed, unref()ed or without listeners', (t) => {
+  for (const setup of [
+    `hub.on('tick', () => {}); hub.close()`,
+    `hub.on('tick', () => {}); hub.unref()`,
+    `const id = hub.on('tick', () => {}); hub.off(id)`,
+    ``,
+  ]) {
+    const result = runNode(
+      `
+      const { EventHub, sources } = require('ffi-events')
+      const hub = new EventHub()
+      ${setup}
+      if (!hub.closed) sources.ticker(hub, { name: 'tick', intervalMs: 1 })
+      process.on('exit', () => console.log('exited'))
+    `,
+      15_000,
+    )
+    t.false(result.timedOut, `hung with: ${setup}`)
+    t.is(result.status, 0, `${setup}: ${result.stderr}`)
+    t.is(result.stdout.trim(), 'exited')
+  }
+})
+
+test('ref() after unref() holds the process again', (t) => {
+  const result = runNode(`
+    const { EventHub } = require('ffi-events')
+    const hub = new EventHub()
+    hub.on('tick', () => {})
+    hub.unref().ref()
+    setTimeout(() => { console.log('held'); hub.close() }, 200)
+  `)
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout.trim(), 'held')
+})
+
+test('process.exit() while native sources run does not crash the exit', (t) => {
+  const result = runNode(`
+    const { EventHub, sources } = require('ffi-events')
+    const hub = new EventHub()
+    hub.on('tick', () => {})
+    sources.ticker(hub, { name: 'tick', intervalMs: 0 })
+    sources.burst(hub, { name: 'load', count: 1e12, threads: 2, payloadBytes: 64, encoding: 'raw' })
+    setTimeout(() => process.exit(7), 50)
+  `)
+  t.is(result.signal, null, result.stderr)
+  t.is(result.status, 7, result.stderr)
+})

@@ -1,0 +1,121 @@
+import test from 'ava'
+import { Encoder } from 'cbor-x'
+import { EventHub, EventHubError, sources } from 'ffi-events'
+
+import { until } from './helpers'
+
+type Events = {
+  tick: { n: number; at: bigint }
+  blob: { data: Uint8Array }
+  frame: Uint8Array
+  bad: unknown
+}
+
+test('a CBOR-lane event is decoded once and the same payload reaches every listener', async (t) => {
+  const hub = new EventHub<Events>()
+  const payloads: unknown[] = []
+  const metas: unknown[] = []
+  for (let i = 0; i < 3; i++) hub.on('tick', (p, meta) => (payloads.push(p), metas.push(meta)))
+  hub.onAny((_name, p) => payloads.push(p))
+  sources.ticker(hub, { name: 'tick', intervalMs: 0, count: 1 })
+  await until(() => payloads.length === 4)
+  t.true(payloads.every((p) => p === payloads[0]), 'one decoded object, shared')
+  const tick = payloads[0] as Events['tick']
+  t.is(tick.n, 0)
+  t.is(typeof tick.at, 'bigint')
+  t.like(metas[0] as object, { name: 'tick', lane: 'cbor', seq: 1 })
+  await hub.close()
+})
+
+test('onRaw gets the envelope bytes of a CBOR-lane event unchanged', async (t) => {
+  const hub = new EventHub<Events>()
+  const raws: Uint8Array[] = []
+  hub.onRaw('tick', (bytes) => raws.push(bytes))
+  hub.onRaw('tick', (bytes) => raws.push(bytes))
+  hub.emit('tick', { n: 5, at: 9n })
+  await until(() => raws.length === 2)
+  t.is(raws[0], raws[1], 'encoded once: both listeners get the same bytes')
+  const expected = new Encoder({ useRecords: false, variableMapSize: true }).encode({ n: 5, at: 9n })
+  // map(2) "eventType" "tick" "payload" <payload>
+  const header = Buffer.from([0xa2, 0x69, ...Buffer.from('eventType'), 0x64, ...Buffer.from('tick'), 0x67, ...Buffer.from('payload')])
+  t.deepEqual(Buffer.from(raws[0]), Buffer.concat([header, expected]))
+  await hub.close()
+})
+
+test('raw-lane listeners of every kind get the exact bytes, and an empty payload is a zero-length Uint8Array', async (t) => {
+  const hub = new EventHub<Events>()
+  const got: Array<[string, unknown, string]> = []
+  hub.on('frame', (p, meta) => got.push(['on', p, meta.lane]))
+  hub.onRaw('frame', (p, meta) => got.push(['raw', p, meta.lane]))
+  hub.onAny((_n, p, meta) => got.push(['any', p, meta.lane]))
+  hub.emitRaw('frame', new Uint8Array([1, 2, 255]))
+  hub.emitRaw('frame', new Uint8Array(0))
+  await until(() => got.length === 6)
+  for (const [kind, payload, lane] of got) {
+    t.true(payload instanceof Uint8Array, kind)
+    t.is(lane, 'raw')
+  }
+  t.deepEqual([...(got[0][1] as Uint8Array)], [1, 2, 255])
+  t.is((got[3][1] as Uint8Array).length, 0)
+  t.not(got[3][1], null)
+  await hub.close()
+})
+
+test('native raw events with an empty payload arrive as zero-length Uint8Arrays', async (t) => {
+  const hub = new EventHub()
+  const got: Uint8Array[] = []
+  hub.on('empty', (p) => got.push(p as Uint8Array))
+  await sources.burst(hub, { name: 'empty', count: 10, payloadBytes: 0, encoding: 'raw' })
+  await until(() => got.length === 10)
+  t.true(got.every((p) => p instanceof Uint8Array && p.length === 0))
+  await hub.close()
+})
+
+test('a CBOR-lane event that does not decode reaches no on listener and reports an EventHubError', async (t) => {
+  const hub = new EventHub<Events>()
+  const decoded: unknown[] = []
+  const raw: Uint8Array[] = []
+  const errors: EventHubError[] = []
+  hub.on('bad', (p) => decoded.push(p))
+  hub.onAny((_n, p) => decoded.push(p))
+  hub.onRaw('bad', (b) => raw.push(b))
+  hub.onError((e) => errors.push(e))
+  t.true(hub.emitCbor('bad', new Uint8Array([0xff])))
+  t.true(hub.emitCbor('bad', new Uint8Array([0xa2])))
+  t.true(hub.emitCbor('bad', new Uint8Array([0x01, 0x02])))
+  t.true(hub.emitCbor('bad', new Uint8Array([0x05])))
+  await until(() => hub.stats().delivered === 4)
+  t.deepEqual(decoded, [5, 5], 'only the valid event reached decoding listeners')
+  t.is(raw.length, 4, 'raw listeners still get the bytes')
+  t.is(errors.length, 3)
+  for (const [i, error] of errors.entries()) {
+    t.true(error instanceof EventHubError)
+    t.is(error.code, 'ERR_EVENT_DECODE')
+    t.is(error.eventName, 'bad')
+    t.is(error.seq, i + 1)
+    t.truthy(error.cause)
+  }
+  t.is(hub.stats().decodeErrors, 3)
+  await hub.close()
+})
+
+test('what a listener receives stays valid and unchanged after later batches', async (t) => {
+  const hub = new EventHub<Events>()
+  const kept: Array<{ raw: Uint8Array; blob: Uint8Array; copy: number[] }> = []
+  let raw: Uint8Array | undefined
+  hub.onRaw('blob', (bytes) => (raw = bytes))
+  hub.on('blob', (p) => {
+    kept.push({ raw: raw as Uint8Array, blob: p.data, copy: [...(raw as Uint8Array)] })
+  })
+  for (let round = 0; round < 20; round++) {
+    hub.emit('blob', { data: new Uint8Array(32).fill(round) })
+    await until(() => kept.length === round + 1)
+  }
+  t.true(hub.stats().batches >= 20, 'one batch per round')
+  for (const [round, { raw: bytes, blob, copy }] of kept.entries()) {
+    t.deepEqual([...bytes], copy, `raw bytes of round ${round} unchanged`)
+    t.true(blob.every((b) => b === round), `decoded bytes of round ${round} unchanged`)
+    t.not(blob.buffer, bytes.buffer, 'decoded byte strings are copies, not views of the batch')
+  }
+  await hub.close()
+})

@@ -1,0 +1,127 @@
+import test from 'ava'
+import { EventHub, sources, type LivenessPayload } from 'ffi-events'
+
+import { until } from './helpers'
+
+/** Blocks the JS thread (no event loop turns) until `done()` or a hang guard. */
+function blockUntil(done: () => boolean): void {
+  const guard = Date.now() + 20_000
+  while (!done() && Date.now() < guard) {
+    // keep the JS thread away from the event loop
+  }
+}
+
+test('a full ring rejects, counts the drop, and conservation holds', async (t) => {
+  const hub = new EventHub({ capacity: 8 })
+  hub.on('x', () => {})
+  const accepted: boolean[] = []
+  for (let i = 0; i < 20; i++) accepted.push(hub.emit('x', i))
+  t.deepEqual(accepted, [...Array(8).fill(true), ...Array(12).fill(false)])
+  const before = hub.stats()
+  t.like(before, { emitted: 20, dropped: 12, queued: 8, delivered: 0, highWater: 8 })
+  await until(() => hub.stats().queued === 0)
+  const after = hub.stats()
+  t.is(after.emitted, after.delivered + after.dropped + after.queued)
+  await hub.close()
+})
+
+test('dropOldest keeps the newest events and counts the ones pushed out', async (t) => {
+  const hub = new EventHub<{ x: number }>({ capacity: 4, overflow: 'dropOldest' })
+  const got: number[] = []
+  hub.on('x', (n) => got.push(n))
+  for (let i = 0; i < 10; i++) t.true(hub.emit('x', i))
+  await until(() => got.length === 4)
+  t.deepEqual(got, [6, 7, 8, 9])
+  t.like(hub.stats(), { emitted: 10, dropped: 6, delivered: 4, queued: 0 })
+  await hub.close()
+})
+
+test('native producers on a full ring never block and the books balance after close', async (t) => {
+  const hub = new EventHub({ capacity: 16 })
+  let heard = 0
+  hub.onRaw('load', () => heard++)
+  const result = await sources.burst(hub, { name: 'load', count: 100_000, threads: 4, payloadBytes: 64, encoding: 'raw' })
+  await hub.close()
+  const stats = hub.stats()
+  t.true(result.rejected > 0)
+  t.is(stats.emitted, 100_000)
+  t.is(stats.emitted, stats.delivered + stats.dropped)
+  t.is(stats.queued, 0)
+  t.is(heard, stats.delivered)
+})
+
+test('one not_responding and one responding per overflow episode, with the reason', async (t) => {
+  const hub = new EventHub({ capacity: 4 })
+  const liveness: Array<[string, LivenessPayload, number]> = []
+  hub.on('not_responding', (p, meta) => liveness.push(['not_responding', p, meta.seq]))
+  hub.on('responding', (p, meta) => liveness.push(['responding', p, meta.seq]))
+  hub.on('x', () => {})
+  for (let episode = 0; episode < 2; episode++) {
+    for (let i = 0; i < 10; i++) hub.emit('x', i)
+    t.true(hub.stats().stuck)
+    await until(() => liveness.length === 2 * (episode + 1))
+    t.false(hub.stats().stuck)
+  }
+  t.deepEqual(
+    liveness.map(([name, p, seq]) => [name, p.reason, seq]),
+    [
+      ['not_responding', 'queue_full', 0],
+      ['responding', 'queue_full', 0],
+      ['not_responding', 'queue_full', 0],
+      ['responding', 'queue_full', 0],
+    ],
+  )
+  t.like(liveness[0][1], { queued: 4, dropped: 1 })
+  t.like(liveness[1][1], { queued: 0, dropped: 6 })
+  await hub.close()
+})
+
+test('not_responding bypasses the full ring and is delivered before the queued events', async (t) => {
+  const hub = new EventHub({ capacity: 4 })
+  const order: string[] = []
+  hub.onAny((name) => order.push(name))
+  for (let i = 0; i < 6; i++) hub.emit('x', i)
+  await until(() => order.length === 6)
+  t.deepEqual(order, ['not_responding', 'x', 'x', 'x', 'x', 'responding'])
+  await hub.close()
+})
+
+test('a heartbeating native producer that stops triggers one stalled episode, ended by its next beat', async (t) => {
+  const hub = new EventHub({ stallTimeoutMs: 50 })
+  const liveness: Array<[string, string]> = []
+  hub.on('not_responding', (p) => liveness.push(['not_responding', p.reason]))
+  hub.on('responding', (p) => liveness.push(['responding', p.reason]))
+  let ticks = 0
+  hub.on('tick', () => ticks++)
+  // Beats every 5 ms, then goes quiet for 300 ms, then beats again.
+  sources.ticker(hub, { name: 'tick', intervalMs: 5, count: 5, heartbeat: true })
+  await until(() => ticks === 5)
+  await until(() => liveness.length === 1, 20_000, 'not_responding')
+  t.deepEqual(liveness, [['not_responding', 'stalled']])
+  t.true(hub.stats().stuck)
+  sources.ticker(hub, { name: 'tick', intervalMs: 5, count: 3, heartbeat: true })
+  await until(() => liveness.length === 2, 20_000, 'responding')
+  t.deepEqual(liveness[1], ['responding', 'stalled'])
+  await hub.close()
+  t.is(liveness.length, 2)
+})
+
+test('a wedged JS thread: producers keep their pace, the ring holds capacity, and one episode is reported', async (t) => {
+  const hub = new EventHub({ capacity: 32 })
+  const liveness: string[] = []
+  hub.on('not_responding', () => liveness.push('not_responding'))
+  hub.on('responding', () => liveness.push('responding'))
+  let heard = 0
+  hub.onRaw('load', () => heard++)
+  const burst = sources.burst(hub, { name: 'load', count: 5_000, threads: 2, payloadBytes: 8, encoding: 'raw' })
+  // The whole burst happens while the JS thread is wedged.
+  blockUntil(() => hub.stats().emitted === 5_000)
+  const during = hub.stats()
+  t.is(during.queued, 32)
+  const result = await burst
+  await until(() => liveness.length === 2)
+  t.deepEqual(liveness, ['not_responding', 'responding'])
+  t.is(result.emitted, 32)
+  t.is(heard, 32)
+  await hub.close()
+})
