@@ -2,7 +2,7 @@ import { Decoder, Encoder } from 'cbor-x'
 
 import { EmitRefusal, NativeHub } from '../binding'
 import { Batch } from './batch'
-import { abortError, closedError, EventHubError } from './errors'
+import { abortError, closedError, EventHubError, type EventHubErrorCode } from './errors'
 import type {
   AllEvents,
   AnyListener,
@@ -438,7 +438,11 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
-  /** Called by the native wake-up with one batch (or null). Must never throw. */
+  /**
+   * Dispatches one batch (from the native wake-up, or drained by the pump)
+   * and schedules the next when more is waiting. Must never throw: it runs
+   * under a native call, where an exception would be fatal.
+   */
   #deliver(buffer: Buffer | null): void {
     try {
       if (buffer === null) return
@@ -456,16 +460,7 @@ export class EventHub<Events extends EventMap = EventMap> {
     this.#pumpScheduled = true
     setImmediate(() => {
       this.#pumpScheduled = false
-      if (this.#closing !== undefined) return
-      try {
-        const buffer = this.#native.drain()
-        if (buffer === null) return
-        const batch = new Batch(buffer)
-        this.#dispatch(batch)
-        if (batch.more) this.#schedulePump()
-      } catch (error) {
-        this.#rethrowLater(error)
-      }
+      if (this.#closing === undefined) this.#deliver(this.#native.drain())
     })
   }
 
@@ -532,15 +527,7 @@ export class EventHub<Events extends EventMap = EventMap> {
       cause = error
     }
     this.#decodeErrors++
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    this.#report(
-      new EventHubError(`Event "${meta.name}" (seq ${meta.seq}) is not a valid CBOR envelope: ${reason}`, {
-        code: 'ERR_EVENT_DECODE',
-        eventName: meta.name,
-        seq: meta.seq,
-        cause,
-      }),
-    )
+    this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) is not a valid CBOR envelope`, meta, cause)
     return undefined
   }
 
@@ -552,18 +539,14 @@ export class EventHub<Events extends EventMap = EventMap> {
       else fn(value, meta)
     } catch (cause) {
       this.#listenerErrors++
-      this.#report(
-        new EventHubError(`A listener of "${name}" threw: ${cause instanceof Error ? cause.message : String(cause)}`, {
-          code: 'ERR_LISTENER_THREW',
-          eventName: name,
-          seq: meta.seq,
-          cause,
-        }),
-      )
+      this.#report('ERR_LISTENER_THREW', `A listener of "${name}" threw`, meta, cause)
     }
   }
 
-  #report(error: EventHubError): void {
+  /** Hands a delivery error to the `onError` handlers, or rethrows it asynchronously when there are none. */
+  #report(code: EventHubErrorCode, what: string, meta: EventMeta, cause: unknown): void {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    const error = new EventHubError(`${what}: ${reason}`, { code, eventName: meta.name, seq: meta.seq, cause })
     if (this.#errorHandlers.size === 0) return this.#rethrowLater(error)
     for (const handler of [...this.#errorHandlers]) {
       try {
