@@ -498,21 +498,23 @@ export class EventHub<Events extends EventMap = EventMap> {
     const meta: EventMeta = { name, seq: batch.seqs[i], lane: raw ? 'raw' : 'cbor' }
     let payload: unknown = bytes
     let decoded = raw
-    for (const entry of route) {
+    for (let j = 0; j < route.length; j++) {
+      const entry = route[j]
       if (!entry.live) continue
       if (entry.kind !== Kind.Raw && !decoded) {
         decoded = true
         const envelope = this.#decode(bytes, meta)
-        if (envelope === undefined) return this.#deliverRawOnly(route, bytes, meta)
+        if (envelope === undefined) return this.#deliverRawOnly(route, j + 1, bytes, meta)
         payload = envelope.payload
       }
       this.#call(entry, name, entry.kind === Kind.Raw ? bytes : payload, meta)
     }
   }
 
-  /** After a decode failure only raw listeners still get the event. */
-  #deliverRawOnly(route: Entry[], bytes: Uint8Array, meta: EventMeta): void {
-    for (const entry of route) {
+  /** After a decode failure only the remaining raw listeners (from `route[from]` on) get the event. */
+  #deliverRawOnly(route: Entry[], from: number, bytes: Uint8Array, meta: EventMeta): void {
+    for (let j = from; j < route.length; j++) {
+      const entry = route[j]
       if (entry.live && entry.kind === Kind.Raw) this.#call(entry, meta.name, bytes, meta)
     }
   }

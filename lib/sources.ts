@@ -39,6 +39,8 @@ export interface BurstOptions {
    * that thread as little-endian u32s. `'cbor'` (default): `{ thread, i, data }`.
    */
   encoding?: 'raw' | 'cbor'
+  /** Time every emit and report the slowest as `maxEmitNs` (costs a clock read per emit). */
+  measureLatency?: boolean
 }
 
 /** The payload of a ticker event. */
@@ -90,6 +92,7 @@ export const sources = {
       threads: options.threads ?? 1,
       payloadBytes: options.payloadBytes ?? 64,
       encoding: options.encoding ?? 'cbor',
+      measureLatency: options.measureLatency === true,
     })
   },
 }

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use ffi_events::{EmitError, Emitter, StopToken};
 use napi::bindgen_prelude::*;
@@ -28,6 +29,9 @@ pub struct BurstOptions {
     /// `payloadBytes`. `'cbor'`: `{ thread, i, data }` with `data` a byte
     /// string of `payloadBytes` bytes.
     pub encoding: String,
+    /// Time every emit and report the slowest in `maxEmitNs` (costs a clock
+    /// read per emit).
+    pub measure_latency: Option<bool>,
 }
 
 /// What a burst did.
@@ -40,6 +44,8 @@ pub struct BurstResult {
     pub rejected: f64,
     /// Events not attempted because the hub closed or the burst was stopped.
     pub skipped: f64,
+    /// The slowest single emit in nanoseconds, when `measureLatency` was set; 0 otherwise.
+    pub max_emit_ns: f64,
 }
 
 #[derive(Serialize)]
@@ -63,6 +69,7 @@ struct Progress {
     emitted: AtomicU64,
     rejected: AtomicU64,
     skipped: AtomicU64,
+    max_emit_ns: AtomicU64,
     threads_left: AtomicUsize,
     deferred: Mutex<Option<JsDeferred<BurstResult, Resolver>>>,
 }
@@ -76,6 +83,7 @@ impl Progress {
             emitted: self.emitted.load(Ordering::Acquire) as f64,
             rejected: self.rejected.load(Ordering::Acquire) as f64,
             skipped: self.skipped.load(Ordering::Acquire) as f64,
+            max_emit_ns: self.max_emit_ns.load(Ordering::Acquire) as f64,
         };
         let deferred = self
             .deferred
@@ -123,11 +131,13 @@ pub fn start_burst<'env>(
         emitted: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
+        max_emit_ns: AtomicU64::new(0),
         threads_left: AtomicUsize::new(threads as usize),
         deferred: Mutex::new(Some(deferred)),
     });
     let name: Arc<str> = options.name.into();
     let payload_bytes = options.payload_bytes as usize;
+    let measure = options.measure_latency.unwrap_or(false);
     for thread in 0..threads {
         let share = count / threads + u64::from(thread < count % threads);
         let (shared, name) = (progress.clone(), name.clone());
@@ -138,6 +148,7 @@ pub fn start_burst<'env>(
                 name: &name,
                 encoding,
                 payload_bytes,
+                measure,
             };
             job.run(&emitter, &stop, &shared);
             shared.finish_thread();
@@ -164,6 +175,7 @@ struct Job<'a> {
     name: &'a str,
     encoding: Encoding,
     payload_bytes: usize,
+    measure: bool,
 }
 
 impl Job<'_> {
@@ -172,10 +184,12 @@ impl Job<'_> {
         let data = vec![0u8; self.payload_bytes];
         let (mut emitted, mut rejected) = (0u64, 0u64);
         let mut i = 0u64;
+        let mut slowest = 0u64;
         while i < self.share {
             if stop.is_stopped() {
                 break;
             }
+            let started = self.measure.then(Instant::now);
             let result = match self.encoding {
                 Encoding::Raw => {
                     let mut header = [0u8; 8];
@@ -194,6 +208,10 @@ impl Job<'_> {
                     },
                 ),
             };
+            if let Some(started) = started {
+                slowest =
+                    slowest.max(u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX));
+            }
             match result {
                 Ok(_) => emitted += 1,
                 Err(EmitError::Full { .. }) => rejected += 1,
@@ -204,5 +222,6 @@ impl Job<'_> {
         progress.emitted.fetch_add(emitted, Ordering::AcqRel);
         progress.rejected.fetch_add(rejected, Ordering::AcqRel);
         progress.skipped.fetch_add(self.share - i, Ordering::AcqRel);
+        progress.max_emit_ns.fetch_max(slowest, Ordering::AcqRel);
     }
 }

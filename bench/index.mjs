@@ -1,0 +1,258 @@
+// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>]`
+//
+// ffi-events against the alternatives a user would pick, side by side in one
+// run: (a) hand-written napi-rs (one ThreadsafeFunction call per event,
+// bench/napi-baseline), (b) worker_threads + postMessage, (c) a JS-only loop
+// decoding the same envelopes (the ceiling). Each scenario runs in its own
+// child process with every contender interleaved; ratios are taken inside
+// that process. Also: latency of a native ticker, memory over 10 M events,
+// and the producer cost in Rust (criterion, crates/ffi-events/benches/emit.rs).
+//
+// Results go to bench/results/results.json and bench/results/throughput.svg
+// (with --quick: *.quick.json.tmp / *.quick.svg.tmp, not committed).
+
+import { execFileSync, fork, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
+import { join, relative } from 'node:path'
+
+import { BASELINE_DIR, BASELINE_NODE, BENCH_DIR, PAYLOADS, ROOT } from './lib/common.mjs'
+import {
+  criterionTable,
+  fmtRate,
+  fmtRatio,
+  fmtUs,
+  latencyTable,
+  memoryTable,
+  ratios,
+  scenarioTable,
+  scenarioTitle,
+  summaryTable,
+  svgChart,
+  targetsTable,
+} from './lib/report.mjs'
+
+const args = process.argv.slice(2)
+const QUICK = args.includes('--quick')
+const NO_CRITERION = args.includes('--no-criterion') || QUICK
+const ONLY = args.find((a) => a.startsWith('--only='))?.slice(7)
+const started = Date.now()
+
+const CFG = QUICK
+  ? { warmupMs: 20, windowMs: 60, reps: 1, pilotEvents: 2000 }
+  : { warmupMs: 150, windowMs: 600, reps: 3, pilotEvents: 20000 }
+const LATENCY = QUICK
+  ? [
+      { rate: 1000, seconds: 0.3 },
+      { rate: 100000, seconds: 0.2 },
+    ]
+  : [
+      { rate: 1000, seconds: 10 },
+      { rate: 100000, seconds: 3 },
+    ]
+const MEMORY_EVENTS = QUICK ? 1e6 : 10e6
+
+const log = (...a) => console.log(...a)
+const elapsed = () => `${((Date.now() - started) / 1e3).toFixed(0)} s`
+
+// ── build what the bench needs ────────────────────────────────────────────
+function run(cmd, argv, cwd = ROOT) {
+  const r = spawnSync(cmd, argv, { cwd, stdio: 'inherit', shell: process.platform === 'win32' })
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed (${r.status ?? r.signal})`)
+}
+
+function newest(dir) {
+  let t = 0
+  for (const name of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, name.name)
+    t = Math.max(t, name.isDirectory() ? newest(p) : statSync(p).mtimeMs)
+  }
+  return t
+}
+
+function ensureBuilt() {
+  const hasAddon = readdirSync(ROOT).some((f) => /^ffi-events\..*\.node$/.test(f))
+  const built = ['index.js', 'binding.js', join('lib', 'hub.js')].every((f) => existsSync(join(ROOT, f)))
+  if (!hasAddon || !built) {
+    log('› building ffi-events (npm run build)')
+    run('npm', ['run', 'build'])
+  }
+  const stale =
+    !existsSync(BASELINE_NODE) ||
+    newest(join(BASELINE_DIR, 'src')) > statSync(BASELINE_NODE).mtimeMs ||
+    statSync(join(BASELINE_DIR, 'Cargo.toml')).mtimeMs > statSync(BASELINE_NODE).mtimeMs
+  if (stale) {
+    log('› building the napi-rs baseline (bench/napi-baseline)')
+    run(
+      join(ROOT, 'node_modules', '.bin', 'napi'),
+      ['build', '--release', '--package', 'ffi-events-bench-baseline', '--manifest-path', 'Cargo.toml', '--output-dir', '.', '--dts', 'baseline.d.ts'],
+      BASELINE_DIR,
+    )
+  }
+}
+
+// ── jobs in child processes ───────────────────────────────────────────────
+function runJob(job) {
+  return new Promise((resolve, reject) => {
+    const child = fork(join(BENCH_DIR, 'lib', 'child.mjs'), [], { execArgv: ['--expose-gc'], stdio: 'inherit' })
+    let answered = false
+    child.on('message', (m) => {
+      answered = true
+      if (m.ok) resolve(m.result)
+      else reject(new Error(m.error))
+    })
+    child.on('exit', (code, signal) => {
+      if (!answered) reject(new Error(`benchmark child exited (${code ?? signal}) for ${JSON.stringify(job)}`))
+    })
+    child.send(job)
+  })
+}
+
+// ── criterion ─────────────────────────────────────────────────────────────
+function criterion() {
+  log('\n› cargo bench -p ffi-events --bench emit (criterion; output in bench/results/criterion.log.tmp)')
+  const r = spawnSync('cargo', ['bench', '-p', 'ffi-events', '--bench', 'emit'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 })
+  writeFileSync(join(BENCH_DIR, 'results', 'criterion.log.tmp'), `${r.stdout}\n${r.stderr}`)
+  if (r.status !== 0) throw new Error(`cargo bench failed:\n${r.stderr.slice(-4000)}`)
+  const meta = JSON.parse(execFileSync('cargo', ['metadata', '--no-deps', '--format-version', '1'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 }))
+  const base = join(meta.target_directory, 'criterion')
+  const out = []
+  for (const group of ['emit_raw_64B', 'emit_64B'])
+    for (const threads of ['1_thread', '4_threads'])
+      for (const consumer of ['drained', 'ring_full']) {
+        const file = join(base, group, threads, consumer, 'new', 'estimates.json')
+        if (!existsSync(file)) continue
+        const e = JSON.parse(readFileSync(file, 'utf8'))
+        out.push({
+          id: `${group}/${threads}/${consumer}`,
+          mean: e.mean.point_estimate,
+          low: e.mean.confidence_interval.lower_bound,
+          high: e.mean.confidence_interval.upper_bound,
+          median: e.median.point_estimate,
+        })
+      }
+  return out
+}
+
+// ── targets ───────────────────────────────────────────────────────────────
+function evaluate(results) {
+  const find = (payload, threads = 1, listeners = 1) =>
+    results.throughput.find((t) => t.scenario.payload === payload && t.scenario.threads === threads && t.scenario.listeners === listeners)
+  const targets = []
+  const tick = find('tick')
+  if (tick) {
+    const q = ratios(tick.result)
+    targets.push({ name: 'throughput { n, at }, 1 prod, 1 lis vs (a)', target: '≥ 5x', value: fmtRatio(q.a), met: q.a >= 5 })
+    targets.push({ name: 'throughput { n, at }, 1 prod, 1 lis vs (b)', target: '≥ 10x', value: fmtRatio(q.b), met: q.b >= 10 })
+    targets.push({ name: 'throughput { n, at }, 1 prod, 1 lis vs (c)', target: '≥ 0.5x', value: fmtRatio(q.c), met: q.c >= 0.5 })
+  }
+  const raw64 = find('raw64')
+  if (raw64) {
+    const q = ratios(raw64.result)
+    targets.push({ name: 'throughput 64 B raw, 1 prod, 1 lis vs (a)', target: '≥ 5x', value: fmtRatio(q.a), met: q.a >= 5 })
+  }
+  const l1k = results.latency.find((l) => l.rate === 1000)
+  if (l1k) targets.push({ name: 'latency p99 at 1,000 events/s', target: '< 1 ms', value: fmtUs(l1k.result.ffi.p99), met: l1k.result.ffi.p99 < 1000 })
+  const l100k = results.latency.find((l) => l.rate === 100000)
+  if (l100k) {
+    const { ffi, napi } = l100k.result
+    targets.push({
+      name: 'latency p99 at 100,000 events/s',
+      target: `≤ (a) p99 (${fmtUs(napi.p99)})`,
+      value: fmtUs(ffi.p99),
+      met: ffi.p99 <= napi.p99,
+    })
+  }
+  if (results.memory) {
+    const m = results.memory
+    targets.push({
+      name: `RSS growth, 1st to last of ${m.events / 1e6} M events`,
+      target: '< 5 MB',
+      value: `${m.growthMB >= 0 ? '+' : ''}${m.growthMB.toFixed(1)} MB (peak RSS ${m.peakRssMB.toFixed(0)} MB)`,
+      met: m.growthMB < 5,
+    })
+  }
+  const raw = results.criterion?.find((c) => c.id === 'emit_raw_64B/1_thread/drained')
+  targets.push({
+    name: 'Emitter::emit_raw 64 B, uncontended',
+    target: '< 150 ns',
+    value: raw ? `${raw.mean.toFixed(1)} ns` : 'skipped',
+    met: raw ? raw.mean < 150 : null,
+  })
+  return targets
+}
+
+// ── main ──────────────────────────────────────────────────────────────────
+async function main() {
+  ensureBuilt()
+  const machine = {
+    nproc: cpus().length,
+    cpu: (readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/) ?? [])[1] ?? cpus()[0]?.model,
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    mode: QUICK ? 'quick' : 'full',
+    date: new Date().toISOString(),
+    cfg: CFG,
+    loadavgAtStart: loadavg(),
+  }
+  log(`ffi-events bench (${machine.mode}) · ${machine.nproc} × ${machine.cpu} · Node ${machine.node}`)
+  const results = { machine, throughput: [], latency: [], memory: null, criterion: null, targets: [] }
+
+  for (const threads of [1, 4])
+    for (const payload of PAYLOADS)
+      for (const listeners of [1, 8]) {
+        const scenario = { payload: payload.id, encoding: payload.encoding, bytes: payload.bytes, threads, listeners }
+        if (ONLY && !scenarioTitle(scenario).includes(ONLY) && !payload.id.includes(ONLY)) continue
+        const result = await runJob({ kind: 'throughput', scenario, cfg: CFG })
+        results.throughput.push({ scenario, result })
+        log(`\n${scenarioTable(scenario, result)}   [${elapsed()}]`)
+      }
+
+  if (!ONLY || ONLY === 'latency') {
+    for (const l of LATENCY) {
+      const result = await runJob({ kind: 'latency', ...l })
+      results.latency.push({ rate: l.rate, seconds: l.seconds, result })
+    }
+    log(`\n── latency: native ticker → listener entry ──\n${latencyTable(results.latency)}   [${elapsed()}]`)
+  }
+
+  if (!ONLY || ONLY === 'memory') {
+    results.memory = await runJob({ kind: 'memory', events: MEMORY_EVENTS })
+    const m = results.memory
+    log(
+      `\n── memory: ${m.events / 1e6} M events through one hub (${m.payload}) in ${m.seconds.toFixed(1)} s ──\n${memoryTable(m)}\n` +
+        `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.dropped}   [${elapsed()}]`,
+    )
+  }
+
+  if (!NO_CRITERION && !ONLY) {
+    results.criterion = criterion()
+    log(`\n── producer cost (criterion) ──\n${criterionTable(results.criterion)}`)
+  } else {
+    log('\n(criterion producer-cost benchmark skipped: run without --quick, or `cargo bench -p ffi-events --bench emit`)')
+  }
+
+  if (results.throughput.length) log(`\n── summary: events/s delivered, ratios ──\n${summaryTable(results.throughput)}`)
+  results.targets = evaluate(results)
+  machine.loadavgAtEnd = loadavg()
+  log(`\nload average (1/5/15 min) at start ${machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${machine.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ')} on ${machine.nproc} CPUs`)
+  log(`\n── targets ──\n${targetsTable(results.targets)}`)
+
+  const dir = join(BENCH_DIR, 'results')
+  mkdirSync(dir, { recursive: true })
+  const suffix = QUICK ? '.quick' : ''
+  const tmp = QUICK ? '.tmp' : ''
+  const jsonPath = join(dir, `results${suffix}.json${tmp}`)
+  writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`)
+  let svgPath
+  if (results.throughput.length) {
+    svgPath = join(dir, `throughput${suffix}.svg${tmp}`)
+    writeFileSync(svgPath, svgChart(results.throughput, `${machine.nproc} × ${machine.cpu}, Node ${machine.node}, ${machine.mode} run ${machine.date.slice(0, 10)}`))
+  }
+  log(`\nwrote ${relative(ROOT, jsonPath)}${svgPath ? ` and ${relative(ROOT, svgPath)}` : ''} in ${elapsed()}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

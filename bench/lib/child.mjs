@@ -1,0 +1,362 @@
+// One benchmark job in a fresh process (forked by bench/index.mjs with
+// --expose-gc): every contender of a scenario runs here, side by side and
+// interleaved, so their ratios share the machine's state of the moment.
+
+import { once } from 'node:events'
+import { Worker } from 'node:worker_threads'
+
+import {
+  BASELINE_NODE,
+  CONTENDERS,
+  Peak,
+  LIB_ROOT,
+  gc,
+  makeListeners,
+  median,
+  newState,
+  now,
+  percentiles,
+  require,
+  sleep,
+} from './common.mjs'
+
+const { EventHub, sources } = require(LIB_ROOT)
+const baseline = require(BASELINE_NODE)
+const { Decoder } = require('cbor-x')
+
+// The decoder options the EventHub uses (lib/hub.ts), for (a) and (c) too.
+const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
+const WORKER_URL = new URL('./worker-producer.mjs', import.meta.url)
+/** Producers of (a) and (b) never block: their queues hold the backlog. Keep it under this. */
+const BACKLOG_BUDGET = 768e6
+/** Far more than any run emits: the burst runs until the hub closes. */
+const ENDLESS = 2 ** 52
+
+// ── ffi-events ──────────────────────────────────────────────────────────────
+//
+// Throughput is counted as events delivered to the listener per second while
+// the producers run flat out, in a fixed time window after a warm-up. The hub
+// keeps its defaults (capacity 1024, overflow 'reject'), so producers that
+// outrun the JS thread get refusals; the built-in sources do not retry (a
+// producer must never block), so those events are dropped and counted, and
+// the table reports them. Counting delivered events, not attempts, is what a
+// listener sees; the alternative (a producer that spins on Full until the ring
+// has room) would measure the same consumer-bound rate with no drops, but the
+// built-in sources do not do that and library code should not.
+async function ffiThroughput(sc, cfg) {
+  gc()
+  const peak = new Peak()
+  const hub = new EventHub()
+  const state = newState()
+  for (const fn of makeListeners(sc.encoding, sc.listeners, state, peak)) hub.on('e', fn)
+  let burst
+  if (sc.encoding === 'tick') {
+    // { n, at } flat out: the built-in ticker with a zero interval, one per producer thread.
+    for (let t = 0; t < sc.threads; t++) sources.ticker(hub, { name: 'e', intervalMs: 0 })
+  } else {
+    burst = sources.burst(hub, {
+      name: 'e',
+      count: ENDLESS,
+      threads: sc.threads,
+      payloadBytes: sc.bytes,
+      encoding: sc.encoding,
+    })
+  }
+  await sleep(cfg.warmupMs)
+  const n0 = state.n
+  const s0 = hub.stats()
+  const t0 = now()
+  await sleep(cfg.windowMs)
+  const n1 = state.n
+  const s1 = hub.stats()
+  const t1 = now()
+  const peakMB = peak.deltaMB
+  await hub.close()
+  await burst
+  const attempts = s1.emitted - s0.emitted
+  return {
+    rate: (n1 - n0) / (t1 - t0),
+    events: n1 - n0,
+    seconds: t1 - t0,
+    attemptRate: attempts / (t1 - t0),
+    dropFraction: attempts > 0 ? (s1.dropped - s0.dropped) / attempts : 0,
+    eventsPerBatch: (s1.delivered - s0.delivered) / Math.max(1, s1.batches - s0.batches),
+    peakMB,
+  }
+}
+
+// ── (a) hand-written napi-rs: one ThreadsafeFunction call per event ─────────
+//
+// Count-based: the producers queue `count` events (napi's queue is unbounded,
+// NonBlocking never refuses), the rate is count / time until the listener saw
+// the last one.
+async function napiOnce(sc, count) {
+  gc()
+  const peak = new Peak()
+  const state = newState(count)
+  const fns = makeListeners(sc.encoding, sc.listeners, state, peak)
+  const L = fns.length
+  const callback =
+    sc.encoding === 'raw'
+      ? (buf) => {
+          for (let i = 0; i < L; i++) fns[i](buf)
+        }
+      : (buf) => {
+          const value = decoder.decode(buf)
+          for (let i = 0; i < L; i++) fns[i](value)
+        }
+  const t0 = now()
+  const produced = baseline.runBurst(callback, {
+    count,
+    threads: sc.threads,
+    payloadBytes: sc.bytes,
+    encoding: sc.encoding,
+    originNs: process.hrtime.bigint(),
+  })
+  await state.finished
+  const result = await produced
+  return { rate: count / (state.tEnd - t0), events: count, seconds: state.tEnd - t0, failed: result.failed, peakMB: peak.deltaMB }
+}
+
+// ── (b) worker_threads + postMessage, one message per event ────────────────
+async function startWorkers(n) {
+  const workers = []
+  for (let t = 0; t < n; t++) {
+    const worker = new Worker(WORKER_URL)
+    await once(worker, 'online')
+    workers.push(worker)
+  }
+  return workers
+}
+
+async function workerOnce(sc, count) {
+  const workers = await startWorkers(sc.threads)
+  gc()
+  const peak = new Peak()
+  const state = newState(count)
+  const fns = makeListeners(sc.encoding, sc.listeners, state, peak)
+  for (const worker of workers) for (const fn of fns) worker.on('message', fn)
+  const t0 = now()
+  workers.forEach((worker, thread) => {
+    const share = Math.floor(count / sc.threads) + (thread < count % sc.threads ? 1 : 0)
+    worker.postMessage({ mode: 'burst', thread, count: share, encoding: sc.encoding, payloadBytes: sc.bytes })
+  })
+  await state.finished
+  const result = { rate: count / (state.tEnd - t0), events: count, seconds: state.tEnd - t0, peakMB: peak.deltaMB }
+  await Promise.all(workers.map((w) => w.terminate()))
+  return result
+}
+
+// ── (c) JS-only ceiling: decode pre-encoded envelopes in a loop ────────────
+//
+// The envelopes are the exact bytes ffi-events delivers (captured with onRaw
+// from the same native source), laid out one after another in one buffer
+// like a batch; each event is a view into it, decoded with the hub's decoder
+// options (CBOR lane) or passed as is (raw lane), then the listeners run.
+async function capture(sc) {
+  const wanted = Math.max(16, Math.min(1024, Math.floor(32e6 / (sc.bytes + 64))))
+  const parts = []
+  const hub = new EventHub()
+  hub.onRaw('e', (bytes) => {
+    if (parts.length < wanted) parts.push(Buffer.from(bytes))
+  })
+  for (let tries = 0; parts.length < wanted && tries < 100; tries++) {
+    if (sc.encoding === 'tick') {
+      sources.ticker(hub, { name: 'e', intervalMs: 0, count: wanted })
+      await sleep(20)
+    } else {
+      await sources.burst(hub, { name: 'e', count: wanted, threads: 1, payloadBytes: sc.bytes, encoding: sc.encoding })
+      await sleep(5)
+    }
+  }
+  await hub.close()
+  const all = Buffer.concat(parts)
+  const starts = new Uint32Array(parts.length)
+  const ends = new Uint32Array(parts.length)
+  let at = 0
+  parts.forEach((p, j) => {
+    starts[j] = at
+    at += p.length
+    ends[j] = at
+  })
+  return { bytes: new Uint8Array(all.buffer, all.byteOffset, all.length), starts, ends, m: parts.length }
+}
+
+async function jsOnce(sc, captured, windowMs) {
+  gc()
+  const peak = new Peak()
+  const state = newState()
+  const fns = makeListeners(sc.encoding, sc.listeners, state, peak)
+  const L = fns.length
+  const { bytes, starts, ends, m } = captured
+  const raw = sc.encoding === 'raw'
+  const t0 = now()
+  const deadline = t0 + windowMs / 1e3
+  let j = 0
+  let t1 = t0
+  while (t1 < deadline) {
+    for (let k = 0; k < 256; k++) {
+      const view = bytes.subarray(starts[j], ends[j])
+      const payload = raw ? view : decoder.decode(view).payload
+      for (let i = 0; i < L; i++) fns[i](payload)
+      if (++j === m) j = 0
+    }
+    t1 = now()
+  }
+  return { rate: state.n / (t1 - t0), events: state.n, seconds: t1 - t0, peakMB: peak.deltaMB }
+}
+
+// ── a scenario: all contenders, interleaved ────────────────────────────────
+
+/** Events of (a)/(b) for a run of about `windowMs`, from a pilot run, within the backlog budget. */
+async function calibrate(run, sc, cfg) {
+  const budget = Math.max(200, Math.floor(BACKLOG_BUDGET / (sc.bytes + 128)))
+  const pilot = await run(sc, Math.min(cfg.pilotEvents, budget))
+  return Math.max(200, Math.min(budget, Math.round((pilot.rate * cfg.windowMs) / 1e3)))
+}
+
+async function throughput(sc, cfg) {
+  const captured = await capture(sc)
+  const napiCount = await calibrate(napiOnce, sc, cfg)
+  const workerCount = await calibrate(workerOnce, sc, cfg)
+  const runs = { ffi: [], napi: [], worker: [], js: [] }
+  for (let rep = 0; rep < cfg.reps; rep++) {
+    runs.ffi.push(await ffiThroughput(sc, cfg))
+    await sleep(20)
+    runs.napi.push(await napiOnce(sc, napiCount))
+    await sleep(20)
+    runs.worker.push(await workerOnce(sc, workerCount))
+    await sleep(20)
+    runs.js.push(await jsOnce(sc, captured, cfg.windowMs))
+    await sleep(20)
+  }
+  const result = {}
+  for (const { id } of CONTENDERS) {
+    const list = runs[id]
+    const rate = median(list.map((r) => r.rate))
+    const chosen = list.find((r) => r.rate === rate) ?? list[0]
+    result[id] = { ...chosen, rate, rates: list.map((r) => r.rate), peakMB: Math.max(...list.map((r) => r.peakMB)) }
+  }
+  return result
+}
+
+// ── latency ────────────────────────────────────────────────────────────────
+
+/** Calls `record(at, t)` per tick, `t` read first thing at listener entry. */
+function latencyCollector(count, warmup) {
+  const samples = new Float64Array(count)
+  const state = newState(count)
+  let k = 0
+  const listener = (tick) => {
+    const t = process.hrtime.bigint()
+    const at = typeof tick.at === 'bigint' ? tick.at : BigInt(tick.at)
+    samples[k++] = Number(t - at)
+    if (k === count) state.done()
+  }
+  const result = (extra = {}) => ({ ...percentiles(samples.subarray(Math.min(warmup, k >> 1), k)), received: k, ...extra })
+  return { listener, state, result }
+}
+
+const settle = (state, ms) => Promise.race([state.finished, sleep(ms)])
+
+async function latencyFfi(rate, count, warmup) {
+  const hub = new EventHub()
+  const c = latencyCollector(count, warmup)
+  hub.on('tick', c.listener)
+  sources.ticker(hub, { name: 'tick', intervalMs: 1e3 / rate, count })
+  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
+  const stats = hub.stats()
+  await hub.close()
+  return c.result({ dropped: stats.dropped })
+}
+
+async function latencyNapi(rate, count, warmup) {
+  const c = latencyCollector(count, warmup)
+  const produced = baseline.runTicker((buf) => c.listener(decoder.decode(buf)), {
+    intervalMs: 1e3 / rate,
+    count,
+    originNs: process.hrtime.bigint(),
+  })
+  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
+  await produced
+  return c.result({ dropped: 0 })
+}
+
+async function latencyWorker(rate, count, warmup) {
+  const [worker] = await startWorkers(1)
+  const c = latencyCollector(count, warmup)
+  worker.on('message', c.listener)
+  worker.postMessage({ mode: 'ticker', intervalMs: 1e3 / rate, count })
+  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
+  await worker.terminate()
+  return c.result({ dropped: 0 })
+}
+
+async function latency(job) {
+  const count = Math.round(job.rate * job.seconds)
+  const warmup = Math.min(Math.round(job.rate * 0.05), count >> 2)
+  const out = {}
+  for (const [id, fn] of [
+    ['ffi', latencyFfi],
+    ['napi', latencyNapi],
+    ['worker', latencyWorker],
+  ]) {
+    gc()
+    await sleep(50)
+    out[id] = await fn(job.rate, count, warmup)
+  }
+  return out
+}
+
+// ── memory: 10 million events through one hub ──────────────────────────────
+async function memory(job) {
+  const total = job.events
+  const step = total / 10
+  const hub = new EventHub()
+  const samples = []
+  const state = newState(total)
+  let sink = 0
+  let n = 0
+  hub.on('e', (p) => {
+    sink += p.i
+    if (++n % step === 0) {
+      const m = process.memoryUsage()
+      samples.push({ events: n, rssMB: m.rss / 1e6, heapUsedMB: m.heapUsed / 1e6 })
+      if (n === total) state.done()
+    }
+  })
+  const t0 = now()
+  const burst = sources.burst(hub, { name: 'e', count: ENDLESS, threads: 1, payloadBytes: 64, encoding: 'cbor' })
+  await state.finished
+  const seconds = now() - t0
+  const stats = hub.stats()
+  await hub.close()
+  await burst
+  const first = samples[0]
+  const last = samples[samples.length - 1]
+  return {
+    events: total,
+    payload: '{ thread, i, data: 64 B } CBOR, 1 producer flat out, 1 listener',
+    seconds,
+    samples,
+    firstMB: first.rssMB,
+    lastMB: last.rssMB,
+    growthMB: last.rssMB - first.rssMB,
+    peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6,
+    dropped: stats.dropped,
+    sink,
+  }
+}
+
+process.once('message', async (job) => {
+  try {
+    let result
+    if (job.kind === 'throughput') result = await throughput(job.scenario, job.cfg)
+    else if (job.kind === 'latency') result = await latency(job)
+    else if (job.kind === 'memory') result = await memory(job)
+    else throw new Error(`unknown job ${job.kind}`)
+    process.send({ ok: true, result }, () => process.exit(0))
+  } catch (error) {
+    process.send({ ok: false, error: String(error?.stack ?? error) }, () => process.exit(1))
+  }
+})

@@ -1,0 +1,179 @@
+// Tables (terminal and Markdown) and the SVG chart. No dependencies.
+
+import { CONTENDERS, PAYLOADS } from './common.mjs'
+
+export const fmtRate = (r) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : r >= 1e3 ? `${(r / 1e3).toFixed(1)} k/s` : `${r.toFixed(0)} /s`)
+export const fmtRatio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}x` : 'n/a')
+export const fmtUs = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`)
+const fmtMB = (mb) => `${mb >= 0 ? '+' : ''}${mb.toFixed(1)} MB`
+const pct = (f) => `${(f * 100).toFixed(f < 0.01 && f > 0 ? 2 : 0)}%`
+
+export function scenarioTitle(sc) {
+  const payload = PAYLOADS.find((p) => p.id === sc.payload)
+  return `${sc.threads} producer${sc.threads > 1 ? 's' : ''} · ${payload.label} · ${sc.listeners} listener${sc.listeners > 1 ? 's' : ''}`
+}
+
+export function ratios(result) {
+  const ffi = result.ffi.rate
+  return { a: ffi / result.napi.rate, b: ffi / result.worker.rate, c: ffi / result.js.rate }
+}
+
+function table(headers, rows, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)))
+  const line = (cells) =>
+    cells.map((c, i) => (align[i] === 'r' ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]))).join('  ')
+  return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
+}
+
+function markdown(headers, rows, align) {
+  const sep = align.map((a) => (a === 'r' ? '---:' : '---'))
+  return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
+}
+
+/** One terminal table per scenario: rate, ratio of ffi-events to it, memory, notes. */
+export function scenarioTable(sc, result) {
+  const rows = CONTENDERS.map(({ id, label }) => {
+    const r = result[id]
+    const ratio = id === 'ffi' ? '—' : fmtRatio(result.ffi.rate / r.rate)
+    let note = ''
+    if (id === 'ffi') note = `${pct(r.dropFraction)} of attempts refused (ring full), ${r.eventsPerBatch.toFixed(0)} events/batch`
+    if (id === 'napi' || id === 'worker') note = `${r.events} events queued up front`
+    return [label, fmtRate(r.rate), ratio, fmtMB(r.peakMB), note]
+  })
+  return `── ${scenarioTitle(sc)} ──\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
+}
+
+function summaryRows(throughput) {
+  return throughput.map(({ scenario, result }) => {
+    const q = ratios(result)
+    return [
+      String(scenario.threads),
+      PAYLOADS.find((p) => p.id === scenario.payload).label,
+      String(scenario.listeners),
+      fmtRate(result.ffi.rate),
+      fmtRate(result.napi.rate),
+      fmtRate(result.worker.rate),
+      fmtRate(result.js.rate),
+      fmtRatio(q.a),
+      fmtRatio(q.b),
+      fmtRatio(q.c),
+      pct(result.ffi.dropFraction),
+      `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)}`,
+    ]
+  })
+}
+const SUMMARY_HEADERS = [
+  'prod',
+  'payload',
+  'lis',
+  'ffi-events',
+  '(a) napi',
+  '(b) worker',
+  '(c) JS-only',
+  'ffi/(a)',
+  'ffi/(b)',
+  'ffi/(c)',
+  'ffi refused',
+  'peak ΔRSS MB ffi/(a)/(b)',
+]
+const SUMMARY_ALIGN = ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+
+export function summaryTable(throughput, md = false) {
+  return (md ? markdown : table)(SUMMARY_HEADERS, summaryRows(throughput), SUMMARY_ALIGN)
+}
+
+export function latencyTable(latency, md = false) {
+  const rows = []
+  for (const { rate, result } of latency) {
+    for (const [id, label] of [
+      ['ffi', 'ffi-events'],
+      ['napi', '(a) napi-rs TSFN'],
+      ['worker', '(b) worker postMessage'],
+    ]) {
+      const r = result[id]
+      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), `${r.samples}`, `${r.dropped ?? 0}`])
+    }
+  }
+  return (md ? markdown : table)(
+    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'samples', 'dropped'],
+    rows,
+    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+  )
+}
+
+export function memoryTable(mem, md = false) {
+  const rows = mem.samples.map((s) => [`${(s.events / 1e6).toFixed(s.events % 1e6 ? 1 : 0)} M`, s.rssMB.toFixed(1), s.heapUsedMB.toFixed(1)])
+  return (md ? markdown : table)(['events delivered', 'RSS MB', 'heap used MB'], rows, ['r', 'r', 'r'])
+}
+
+export function criterionTable(crit, md = false) {
+  const rows = crit.map((c) => [c.id, `${c.mean.toFixed(1)} ns`, `${c.low.toFixed(1)}–${c.high.toFixed(1)} ns`])
+  return (md ? markdown : table)(['benchmark', 'mean', '95% CI'], rows, ['l', 'r', 'r'])
+}
+
+export function targetsTable(targets, md = false) {
+  const rows = targets.map((t) => [t.name, t.target, t.value, t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'])
+  return (md ? markdown : table)(['target', 'required', 'measured', 'status'], rows, ['l', 'l', 'l', 'l'])
+}
+
+// ── SVG: throughput by payload size, log scale, one panel per producer count ──
+
+const COLORS = { ffi: '#d9480f', napi: '#1c7ed6', worker: '#37b24d', js: '#868e96' }
+const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+
+export function svgChart(throughput, meta) {
+  const panels = [1, 4]
+    .map((threads) => ({
+      threads,
+      rows: PAYLOADS.map((p) => throughput.find((t) => t.scenario.payload === p.id && t.scenario.threads === threads && t.scenario.listeners === 1)),
+    }))
+    .filter((p) => p.rows.every(Boolean))
+  const W = 920
+  const panelH = 300
+  const top = 70
+  const left = 80
+  const right = 20
+  const H = top + panels.length * (panelH + 60) + 20
+  const all = panels.flatMap((p) => p.rows.flatMap((r) => CONTENDERS.map((c) => r.result[c.id].rate)))
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all))))
+  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))))
+  const out = []
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, sans-serif" font-size="12">`)
+  out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`)
+  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Events delivered to 1 listener per second, by payload (log scale)</text>`)
+  out.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(meta)}</text>`)
+  CONTENDERS.forEach((c, i) => {
+    const x = left + i * 200
+    out.push(`<rect x="${x}" y="50" width="12" height="12" fill="${COLORS[c.id]}"/><text x="${x + 18}" y="60">${esc(c.label)}</text>`)
+  })
+  panels.forEach((panel, pi) => {
+    const y0 = top + 20 + pi * (panelH + 60)
+    const plotW = W - left - right
+    const yOf = (v) => y0 + panelH - ((Math.log10(v) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * panelH
+    out.push(`<text x="${left}" y="${y0 - 6}" font-weight="bold">${panel.threads} producer thread${panel.threads > 1 ? 's' : ''}</text>`)
+    for (let d = lo; d <= hi; d *= 10) {
+      const y = yOf(d).toFixed(1)
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${y}" y2="${y}" stroke="#ddd"/>`)
+      out.push(`<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtRate(d).replace(' ', ''))}</text>`)
+    }
+    const groupW = plotW / PAYLOADS.length
+    const barW = (groupW - 24) / CONTENDERS.length
+    panel.rows.forEach((row, gi) => {
+      const gx = left + gi * groupW + 12
+      CONTENDERS.forEach((c, ci) => {
+        const v = row.result[c.id].rate
+        const y = yOf(v)
+        const x = gx + ci * barW
+        out.push(
+          `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y0 + panelH - y).toFixed(1)}" fill="${COLORS[c.id]}"><title>${esc(`${c.label}: ${fmtRate(v)}`)}</title></rect>`,
+        )
+      })
+      out.push(`<text x="${(gx + (groupW - 24) / 2).toFixed(1)}" y="${y0 + panelH + 16}" text-anchor="middle">${esc(PAYLOADS[gi].label)}</text>`)
+      const q = row.result.ffi.rate / row.result.napi.rate
+      out.push(`<text x="${(gx + (groupW - 24) / 2).toFixed(1)}" y="${y0 + panelH + 32}" text-anchor="middle" fill="#555">ffi/(a) ${esc(fmtRatio(q))}</text>`)
+    })
+    out.push(`<line x1="${left}" x2="${W - right}" y1="${y0 + panelH}" y2="${y0 + panelH}" stroke="#333"/>`)
+  })
+  out.push('</svg>')
+  return out.join('\n') + '\n'
+}

@@ -1,0 +1,203 @@
+//! Real-thread tests of the public API: accounting with concurrent
+//! producers, drains, registry churn and close. They complement the loom
+//! model (which checks the registry and liveness latch exhaustively) and are
+//! what `stress/valgrind.sh` runs under memcheck alongside the unit tests.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use ffi_events::{
+    DrainLimits, EmitError, Filter, Hub, HubConfig, Overflow, NOT_RESPONDING, RESPONDING,
+};
+
+const PRODUCERS: u32 = 4;
+const PER_PRODUCER: u32 = 2_000;
+
+fn run_accounting(overflow: Overflow) {
+    let hub = Hub::new(HubConfig {
+        capacity: 64,
+        overflow,
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|p| {
+            let emitter = hub.emitter();
+            thread::spawn(move || {
+                let mut accepted = 0u64;
+                for i in 0..PER_PRODUCER {
+                    let mut bytes = [0u8; 8];
+                    bytes[..4].copy_from_slice(&p.to_le_bytes());
+                    bytes[4..].copy_from_slice(&i.to_le_bytes());
+                    match emitter.emit_raw("e", &bytes) {
+                        Ok(_) => accepted += 1,
+                        Err(EmitError::Full { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    let mut last = vec![None::<u32>; PRODUCERS as usize];
+    let (mut starts, mut ends) = (0, 0);
+    let mut batch = Vec::new();
+    let mut consume = |batch: &mut Vec<ffi_events::Event>| {
+        for event in batch.drain(..) {
+            match event.name() {
+                NOT_RESPONDING => starts += 1,
+                RESPONDING => ends += 1,
+                _ => {
+                    assert!(seen.insert(event.seq()), "seq {} twice", event.seq());
+                    let b = event.bytes();
+                    let p = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
+                    let i = u32::from_le_bytes(b[4..8].try_into().unwrap());
+                    assert!(last[p].map_or(true, |l| l < i), "producer {p} out of order");
+                    last[p] = Some(i);
+                }
+            }
+        }
+    };
+    while producers.iter().any(|p| !p.is_finished()) {
+        hub.drain(
+            &mut batch,
+            DrainLimits {
+                max_events: 16,
+                ..DrainLimits::default()
+            },
+        );
+        consume(&mut batch);
+        thread::yield_now();
+    }
+    let accepted: u64 = producers.into_iter().map(|p| p.join().unwrap()).sum();
+    while hub.drain(&mut batch, DrainLimits::default()).events > 0 {
+        consume(&mut batch);
+    }
+    let stats = hub.stats();
+    assert_eq!(stats.emitted, u64::from(PRODUCERS * PER_PRODUCER));
+    assert_eq!(
+        stats.emitted,
+        stats.delivered + stats.dropped + stats.queued as u64
+    );
+    assert_eq!(stats.delivered, seen.len() as u64);
+    if overflow == Overflow::Reject {
+        assert_eq!(accepted, stats.delivered);
+    }
+    // Sequence numbers never seen are exactly the dropped ones.
+    assert_eq!(stats.emitted - seen.len() as u64, stats.dropped);
+    assert!(seen.iter().all(|s| (1..=stats.emitted).contains(s)));
+    assert_eq!(starts, ends, "episodes must end once the ring is empty");
+    assert_eq!(starts > 0, stats.dropped > 0);
+    assert!(!stats.stuck);
+}
+
+#[test]
+fn accounting_holds_with_concurrent_producers_reject() {
+    run_accounting(Overflow::Reject);
+}
+
+#[test]
+fn accounting_holds_with_concurrent_producers_drop_oldest() {
+    run_accounting(Overflow::DropOldest);
+}
+
+#[test]
+fn close_under_fire_delivers_what_was_accepted_and_refuses_the_rest() {
+    let hub = Hub::new(HubConfig {
+        capacity: 1 << 16,
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let producers: Vec<_> = (0..PRODUCERS)
+        .map(|_| {
+            let emitter = hub.emitter();
+            thread::spawn(move || {
+                let mut accepted = Vec::new();
+                let mut closed_seen = false;
+                for _ in 0..20_000 {
+                    match emitter.emit_raw("e", &[1, 2, 3]) {
+                        Ok(seq) => {
+                            assert!(!closed_seen, "accepted after Closed");
+                            accepted.push(seq);
+                        }
+                        Err(EmitError::Closed) => closed_seen = true,
+                        Err(EmitError::Full { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    thread::sleep(std::time::Duration::from_millis(2));
+    hub.close();
+    let accepted: HashSet<u64> = producers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    let mut batch = Vec::new();
+    while hub.drain(&mut batch, DrainLimits::default()).events > 0 {}
+    let delivered: Vec<u64> = batch.iter().map(|e| e.seq()).filter(|s| *s != 0).collect();
+    let unique: HashSet<u64> = delivered.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        delivered.len(),
+        "an event was delivered twice"
+    );
+    assert_eq!(unique, accepted);
+}
+
+#[test]
+fn registry_churn_from_many_threads_stays_consistent() {
+    let hub = Hub::new(HubConfig::default()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hub = Arc::new(hub);
+    let keeper = hub.registry().add(Filter::Name("e".into())).unwrap();
+    let churners: Vec<_> = (0..3)
+        .map(|t| {
+            let hub = hub.clone();
+            thread::spawn(move || {
+                for n in 0..2_000 {
+                    let filter = if n % 3 == 0 {
+                        Filter::Any
+                    } else {
+                        Filter::Name(format!("e{}", t % 2).into())
+                    };
+                    let id = hub.registry().add(filter).unwrap();
+                    assert!(hub.registry().contains(id.get()));
+                    assert!(hub.registry().remove(id.get()));
+                    assert!(!hub.registry().snapshot("e").contains(&id));
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (hub, stop) = (hub.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut snapshots = 0;
+            while !stop.load(Ordering::Acquire) {
+                let snap = hub.registry().snapshot("e");
+                assert!(snap.contains(&keeper));
+                assert!(snap.windows(2).all(|w| w[0] < w[1]));
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    for c in churners {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::Release);
+    assert!(reader.join().unwrap() > 0);
+    assert_eq!(hub.registry().total(), 1);
+    assert_eq!(hub.registry().names(), vec!["e".to_string()]);
+    assert_eq!(
+        hub.registry().add(Filter::Any).unwrap().get(),
+        2 + 3 * 2_000
+    );
+}

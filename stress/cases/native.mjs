@@ -1,0 +1,49 @@
+// Case 8: leaks and races in the native code. `cargo test -p ffi-events`
+// under valgrind memcheck (stress/valgrind.sh) and the loom model of the
+// registry and the liveness latch (stress/loom.sh).
+import { spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { Check } from '../lib.mjs'
+
+function sh(root, script, env, timeout) {
+  const started = performance.now()
+  const r = spawnSync('bash', [join(root, 'stress', script)], { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout, maxBuffer: 64 << 20 })
+  return { ...r, ms: Math.round(performance.now() - started), out: `${r.stdout}\n${r.stderr}` }
+}
+
+export async function run({ reduced, root }) {
+  const check = new Check()
+  const notes = []
+  const hasCargo = spawnSync('cargo', ['--version']).status === 0
+  if (!hasCargo) return { figures: {}, line: 'cargo not installed: native checks skipped', violations: [] }
+
+  const valgrind = spawnSync('valgrind', ['--version'], { encoding: 'utf8' })
+  let vgLine = 'valgrind not installed: skipped'
+  // The reduced run (npm test) leaves memcheck to the full suite unless asked:
+  // `cargo test --workspace` in npm test already runs the same tests natively.
+  const skipValgrind = reduced && process.env.FFI_EVENTS_VALGRIND !== '1'
+  if (skipValgrind) vgLine = 'valgrind: full suite only (FFI_EVENTS_VALGRIND=1 to run it here)'
+  else if (valgrind.status === 0) {
+    const r = sh(root, 'valgrind.sh', {}, 1_200_000)
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('valgrind: '))
+    const errors = lines.map((l) => Number(/errors=(\d+)/.exec(l)?.[1] ?? NaN))
+    const lost = lines.map((l) => /definitely_lost=([\d,]+)B/.exec(l)?.[1] ?? '?')
+    const tests = lines.map((l) => Number(/ok\. (\d+) passed/.exec(l)?.[1] ?? 0)).reduce((a, b) => a + b, 0)
+    check.eq(r.status, 0, `valgrind.sh exit status (${r.out.trim().split('\n').slice(-5).join(' / ')})`)
+    check.that(lines.length > 0, 'valgrind ran no test binary')
+    check.that(errors.every((e) => e === 0), `memcheck errors: ${lines.join(' | ')}`)
+    vgLine = `memcheck (${valgrind.stdout.trim()}): ${lines.length} test binaries, ${tests} tests, ${errors.reduce((a, b) => a + b, 0)} errors, definitely lost ${lost.join('+')} B, ${(r.ms / 1000).toFixed(1)} s`
+  } else notes.push('valgrind missing: memcheck skipped')
+
+  const loomEnv = reduced ? { LOOM_MAX_PREEMPTIONS: '2' } : {}
+  const l = sh(root, 'loom.sh', loomEnv, 1_200_000)
+  const summary = /loom_model: (\d+) passed, (\d+) failed \(([\d.]+)s\)/.exec(l.stdout)
+  check.eq(l.status, 0, `loom model exit status (${l.out.trim().split('\n').slice(-8).join(' / ')})`)
+  check.that(summary !== null, 'loom model printed no summary')
+  const loomLine = summary ? `loom${reduced ? ' (max 2 preemptions)' : ' (exhaustive)'}: ${summary[1]} models passed, ${summary[2]} failed, ${summary[3]} s` : 'loom: no result'
+  return {
+    figures: { valgrind: vgLine, loom: loomLine, notes },
+    line: `${vgLine}; ${loomLine}`,
+    violations: check.violations,
+  }
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// Reliability suite: `npm run test:stress` (full) or
+// `node stress/index.mjs --reduced` (the sizes `npm test` uses).
+//
+//   node stress/index.mjs [--reduced] [--case name,name] [--json]
+//   node --expose-gc stress/index.mjs --run <case> [--reduced]   (one case, in-process)
+//
+// Each case runs in its own Node process (so a crash, a hang or a leak in
+// one cannot hide in another) under a hang guard, and prints one line with
+// its figures. The exit code is non-zero if any case reports a violation,
+// crashes or times out.
+import { spawnSync } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const root = join(here, '..')
+
+/** name → [module, hang guard in ms for the full size] */
+export const CASES = {
+  accounting: ['accounting.mjs', 600_000],
+  churn: ['churn.mjs', 600_000],
+  wedged: ['wedged.mjs', 300_000],
+  stall: ['stall.mjs', 300_000],
+  teardown: ['teardown.mjs', 900_000],
+  close: ['close.mjs', 300_000],
+  badinput: ['badinput.mjs', 600_000],
+  native: ['native.mjs', 1_800_000],
+}
+
+const args = process.argv.slice(2)
+const flag = (name) => args.includes(name)
+const option = (name) => {
+  const at = args.indexOf(name)
+  return at >= 0 ? args[at + 1] : undefined
+}
+const reduced = flag('--reduced')
+
+if (option('--run') !== undefined) {
+  // Child mode: run one case here and print its result as one JSON line.
+  const name = option('--run')
+  const [file] = CASES[name] ?? []
+  if (file === undefined) throw new Error(`unknown case ${name}`)
+  const started = performance.now()
+  let result
+  try {
+    const mod = await import(join(here, 'cases', file))
+    result = await mod.run({ reduced, root })
+  } catch (error) {
+    result = { figures: {}, line: 'threw', violations: [`threw: ${error?.stack ?? error}`] }
+  }
+  result.ms = Math.round(performance.now() - started)
+  process.stdout.write(`\nRESULT ${JSON.stringify(result)}\n`)
+  // A case must not leave anything keeping the process alive; exit anyway.
+  process.exit(0)
+}
+
+const selected = option('--case')?.split(',') ?? Object.keys(CASES)
+const results = {}
+let failed = 0
+console.log(`ffi-events reliability suite (${reduced ? 'reduced' : 'full'}), node ${process.version}, ${process.platform}-${process.arch}`)
+for (const name of selected) {
+  const [, guard] = CASES[name] ?? []
+  if (guard === undefined) throw new Error(`unknown case ${name}`)
+  const timeout = reduced ? Math.min(guard, 120_000) : guard
+  const started = performance.now()
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', join(here, 'index.mjs'), '--run', name, ...(reduced ? ['--reduced'] : [])],
+    { cwd: root, encoding: 'utf8', timeout, maxBuffer: 64 << 20 },
+  )
+  const ms = Math.round(performance.now() - started)
+  const line = child.stdout?.split('\n').find((l) => l.startsWith('RESULT '))
+  let result
+  if (line !== undefined) result = JSON.parse(line.slice('RESULT '.length))
+  const problems = []
+  if (child.error?.code === 'ETIMEDOUT' || child.signal === 'SIGTERM') problems.push(`hang: no result within ${timeout} ms`)
+  else if (child.signal) problems.push(`crashed with ${child.signal}`)
+  else if (child.status !== 0) problems.push(`exited with ${child.status}`)
+  if (result === undefined) problems.push('printed no result')
+  else problems.push(...result.violations)
+  const ok = problems.length === 0
+  if (!ok) failed++
+  results[name] = { ok, ms, ...(result ?? {}), violations: problems }
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name.padEnd(10)} ${result?.line ?? ''} [${(ms / 1000).toFixed(1)} s]`)
+  for (const p of problems) console.log(`     violation: ${p}`)
+  if (!ok && child.stderr) console.log(child.stderr.split('\n').slice(-20).map((l) => `     | ${l}`).join('\n'))
+}
+const out = option('--json')
+if (out !== undefined) writeFileSync(out, JSON.stringify(results, null, 2))
+else if (!reduced && existsSync(join(root, 'target'))) writeFileSync(join(root, 'target', 'stress-last.json'), JSON.stringify(results, null, 2))
+console.log(`${selected.length - failed} passed, ${failed} failed`)
+process.exit(failed === 0 ? 0 : 1)
