@@ -148,7 +148,11 @@ impl Shared {
     fn on_drop(&self) {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         let capacity = self.ring.capacity();
-        self.high_water.fetch_max(capacity, Ordering::Relaxed);
+        // A read first: under overload every emit drops, and an unconditional
+        // read-modify-write would bounce this cache line between producers.
+        if self.high_water.load(Ordering::Relaxed) < capacity {
+            self.high_water.fetch_max(capacity, Ordering::Relaxed);
+        }
         self.liveness.on_overflow(capacity, dropped);
     }
 
