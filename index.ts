@@ -8,7 +8,9 @@
  * hub.on('tick', (tick, meta) => console.log(meta.seq, tick.n))
  * sources.ticker(hub, { name: 'tick', intervalMs: 10, count: 3 })
  */
-export { EventHub } from './lib/hub'
+export { EventHub, nativeHubOf } from './lib/hub'
+export type { EventHubBindingOptions } from './lib/hub'
+export type { BindingModule } from './lib/load'
 export { EventHubError } from './lib/errors'
 export type { EventHubErrorCode, EventHubErrorOptions } from './lib/errors'
 export { sources } from './lib/sources'

@@ -133,3 +133,17 @@ test('the package loads with require() and with import', (t) => {
   )
   t.is(esmStatic.stdout.trim(), '0', esmStatic.stderr)
 })
+
+test('native timestamps stay on the process.hrtime.bigint() clock whatever the ring size', async (t) => {
+  // A large ring takes milliseconds to allocate; the clock must not start late by that much.
+  for (const capacity of [1, 1 << 18]) {
+    const hub = new EventHub<Events>({ capacity })
+    const before = process.hrtime.bigint()
+    const tickPromise = hub.waitFor('tick')
+    sources.ticker(hub, { name: 'tick', intervalMs: 0, count: 1 })
+    const tick = await tickPromise
+    const after = process.hrtime.bigint()
+    t.true(tick.at >= before && tick.at <= after, `capacity ${capacity}: ${before} <= ${tick.at} <= ${after}`)
+    await hub.close()
+  }
+})

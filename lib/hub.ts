@@ -1,8 +1,9 @@
 import { Decoder, Encoder } from 'cbor-x'
 
-import { EmitRefusal, NativeHub } from '../binding'
+import { EmitRefusal, type NativeHub } from '../binding'
 import { Batch } from './batch'
 import { abortError, closedError, EventHubError, type EventHubErrorCode } from './errors'
+import { defaultBinding, type BindingModule } from './load'
 import type {
   AllEvents,
   AnyListener,
@@ -53,12 +54,35 @@ const encoder = new Encoder({ useRecords: false, variableMapSize: true })
 const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 const natives = new WeakMap<EventHub<EventMap>, NativeHub>()
+const bindings = new WeakMap<EventHub<EventMap>, BindingModule>()
 
-/** The native hub behind `hub`, for the built-in sources and embedding addons. */
-export function nativeHubOf(hub: EventHub<EventMap>): NativeHub {
-  const native = natives.get(hub)
+/**
+ * The native hub behind `hub`, for the built-in sources and for addons that
+ * embed ffi-events: pass it to your addon's functions, which take a
+ * `NativeHub` and hand `Emitter`s to their threads.
+ */
+export function nativeHubOf<Events extends EventMap>(hub: EventHub<Events>): NativeHub {
+  const native = natives.get(hub as unknown as EventHub<EventMap>)
   if (native === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
   return native
+}
+
+/** The binding `hub` was built over: the built-in sources must come from the same addon as its native hub. */
+export function bindingOf<Events extends EventMap>(hub: EventHub<Events>): BindingModule {
+  const binding = bindings.get(hub as unknown as EventHub<EventMap>)
+  if (binding === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
+  return binding
+}
+
+/** Second argument of `new EventHub()`, for addons that embed ffi-events. */
+export interface EventHubBindingOptions {
+  /**
+   * The binding module to build the hub over (default: this package's own).
+   * An addon that links `ffi-events-napi` as an rlib exports its own
+   * `NativeHub`; pass that addon's module so that the addon's native code
+   * receives hubs of its own class (see examples/embed).
+   */
+  binding?: BindingModule
 }
 
 function isEnvelope(value: unknown, name: string): value is { eventType: string; payload: unknown } {
@@ -93,15 +117,20 @@ export class EventHub<Events extends EventMap = EventMap> {
   #decodeErrors = 0
   readonly #maxEventBytes: number
 
-  constructor(options: EventHubOptions = {}) {
+  constructor(options: EventHubOptions = {}, advanced: EventHubBindingOptions = {}) {
     validateObject(options, 'options')
+    validateObject(advanced, 'advanced')
+    const binding = (advanced as EventHubBindingOptions).binding ?? defaultBinding()
+    if (typeof (binding as { NativeHub?: unknown } | null)?.NativeHub !== 'function') {
+      throw invalidValue('advanced.binding', 'must be a binding module exporting NativeHub', binding)
+    }
     validateInteger(options.capacity, 'options.capacity', 1, 1 << 24)
     validateOneOf(options.overflow, 'options.overflow', ['reject', 'dropOldest'] as const)
     validateNumber(options.stallTimeoutMs, 'options.stallTimeoutMs', 0, 2 ** 31)
     validateInteger(options.maxEventBytes, 'options.maxEventBytes', 1, 2 ** 30)
     validateInteger(options.maxBatchEvents, 'options.maxBatchEvents', 1, 2 ** 24)
     this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES
-    this.#native = new NativeHub(
+    this.#native = new binding.NativeHub(
       {
         capacity: options.capacity,
         overflow: options.overflow,
@@ -113,6 +142,7 @@ export class EventHub<Events extends EventMap = EventMap> {
       (batch) => this.#deliver(batch),
     )
     natives.set(this as EventHub<EventMap>, this.#native)
+    bindings.set(this as EventHub<EventMap>, binding)
   }
 
   /** Whether `close()` was called. */

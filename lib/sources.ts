@@ -1,5 +1,5 @@
-import { startBurst, startTicker, type BurstResult, type SourceControl } from '../binding'
-import { nativeHubOf, type EventHub } from './hub'
+import type { BurstResult, SourceControl } from '../binding'
+import { bindingOf, nativeHubOf, type EventHub } from './hub'
 import type { EventMap } from './types'
 import {
   validateInteger,
@@ -52,7 +52,7 @@ export interface Tick {
 function openHub(hub: EventHub<EventMap>, source: string) {
   const native = nativeHubOf(hub)
   if (hub.closed) throw closedError(source)
-  return native
+  return { native, binding: bindingOf(hub) }
 }
 
 /**
@@ -67,8 +67,8 @@ export const sources = {
     validateNumber(options.intervalMs, 'options.intervalMs', 0, 2 ** 31)
     if (options.intervalMs === undefined) validateNumber(Number.NaN, 'options.intervalMs', 0, 2 ** 31)
     validateInteger(options.count, 'options.count', 0, Number.MAX_SAFE_INTEGER)
-    const native = openHub(hub as unknown as EventHub<EventMap>, 'sources.ticker')
-    return startTicker(native, {
+    const { native, binding } = openHub(hub as unknown as EventHub<EventMap>, 'sources.ticker')
+    return binding.startTicker(native, {
       name: options.name,
       intervalMs: options.intervalMs,
       count: options.count,
@@ -85,8 +85,8 @@ export const sources = {
     validateInteger(options.threads, 'options.threads', 1, 64)
     validateInteger(options.payloadBytes, 'options.payloadBytes', 0, 2 ** 30)
     validateOneOf(options.encoding, 'options.encoding', ['raw', 'cbor'] as const)
-    const native = openHub(hub as unknown as EventHub<EventMap>, 'sources.burst')
-    return startBurst(native, {
+    const { native, binding } = openHub(hub as unknown as EventHub<EventMap>, 'sources.burst')
+    return binding.startBurst(native, {
       name: options.name,
       count: options.count,
       threads: options.threads ?? 1,

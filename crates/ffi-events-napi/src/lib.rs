@@ -15,6 +15,7 @@
 
 mod batch;
 mod errors;
+mod hrtime;
 mod hub;
 mod options;
 mod sources;

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::invalid_arg;
+use crate::hrtime;
 
 /// Options of `new NativeHub(options, deliver)`; every field is optional.
 #[napi(object)]
@@ -22,7 +23,9 @@ pub struct HubOptions {
     pub max_event_bytes: Option<u32>,
     /// Most events per batch handed to JS (default 4096).
     pub max_batch_events: Option<u32>,
-    /// `process.hrtime.bigint()` at construction, so native timestamps share its clock.
+    /// `process.hrtime.bigint()` at construction, so native timestamps share
+    /// its clock. Used only where the binding cannot read that clock itself
+    /// (Linux and macOS read it natively, which is exact).
     pub clock_origin_ns: Option<BigInt>,
 }
 
@@ -60,6 +63,8 @@ impl HubOptions {
             }
             None => 0,
         };
+        // Read last, so that the hub's clock starts right after it.
+        let clock_origin_ns = hrtime::now_ns().unwrap_or(clock_origin_ns);
         Ok(HubConfig {
             capacity: self.capacity.map_or(defaults.capacity, |c| c as usize),
             overflow,

@@ -238,10 +238,13 @@ impl Hub {
     /// # Errors
     /// [`ConfigError`] when `capacity` or `max_event_bytes` is out of range.
     pub fn new(config: HubConfig) -> Result<Hub, ConfigError> {
+        // First: `clock_origin_ns` was read just before this call, and a
+        // large ring takes milliseconds to allocate.
+        let clock = Clock::new(config.clock_origin_ns);
         config.validate()?;
         let shared = Shared {
             ring: ArrayQueue::new(config.capacity),
-            clock: Clock::new(config.clock_origin_ns),
+            clock,
             config,
             gate: Gate::default(),
             next_seq: CachePadded::new(AtomicU64::new(1)),

@@ -1,0 +1,45 @@
+import type * as Generated from '../binding'
+
+/** A module with the exports of the generated binding: `binding.js`, or your own addon that links `ffi-events-napi`. */
+export type BindingModule = Pick<typeof Generated, 'NativeHub' | 'startTicker' | 'startBurst'>
+
+/** The napi-rs platform name of this process, as in `ffi-events-<platform>`. */
+function platformName(): string {
+  const { platform, arch } = process
+  if (platform === 'linux') {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
+    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+  }
+  if (platform === 'win32') return `win32-${arch}-msvc`
+  return `${platform}-${arch}`
+}
+
+let loaded: BindingModule | undefined
+
+/**
+ * The generated loader (`binding.js`), loaded on first use. Its own error
+ * names neither the platform nor the package; this one does, and keeps the
+ * loader's error (with every attempt chained) as `cause`.
+ */
+export function defaultBinding(): BindingModule {
+  if (loaded !== undefined) return loaded
+  try {
+    loaded = require('../binding') as BindingModule
+    return loaded
+  } catch (cause) {
+    const platform = platformName()
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { version } = require('../package.json') as { version: string }
+    const error = new Error(
+      `ffi-events has no native binding for ${platform} (Node.js ${process.version}). ` +
+        `Install the matching prebuilt package: npm install ffi-events-${platform}@${version}. ` +
+        `It is an optional dependency of ffi-events; it is missing when optional dependencies were ` +
+        `omitted (--omit=optional), when the lockfile was created on another platform ` +
+        `(https://github.com/npm/cli/issues/4828: delete node_modules and package-lock.json, then npm install), ` +
+        `or when no prebuilt package exists for this platform (build from source with a Rust toolchain: npm run build).`,
+      { cause },
+    ) as Error & { code: string }
+    error.code = 'ERR_FFI_EVENTS_NO_BINDING'
+    throw error
+  }
+}
