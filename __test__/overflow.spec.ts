@@ -1,7 +1,7 @@
 import test from 'ava'
 import { EventHub, sources, type LivenessPayload } from 'ffi-events'
 
-import { until } from './helpers'
+import { burstHeader, until } from './helpers'
 
 /** Blocks the JS thread (no event loop turns) until `done()` or a hang guard. */
 function blockUntil(done: () => boolean): void {
@@ -123,5 +123,35 @@ test('a wedged JS thread: producers keep their pace, the ring holds capacity, an
   t.deepEqual(liveness, ['not_responding', 'responding'])
   t.is(result.emitted, 32)
   t.is(heard, 32)
+  await hub.close()
+})
+
+test("a burst with onFull: 'retry' loses nothing through a small ring; 'tick' bursts carry { n, at }", async (t) => {
+  const hub = new EventHub<{ b: Uint8Array; t: { n: number; at: bigint } }>({ capacity: 16 })
+  const next = new Map<number, number>()
+  let inOrder = true
+  hub.onRaw('b', (bytes) => {
+    const { thread, i } = burstHeader(bytes)
+    if ((next.get(thread) ?? 0) !== i) inOrder = false
+    next.set(thread, i + 1)
+  })
+  const result = await sources.burst(hub, { name: 'b', count: 50_000, threads: 2, payloadBytes: 8, encoding: 'raw', onFull: 'retry' })
+  await until(() => hub.stats().queued === 0)
+  t.is(result.emitted, 50_000)
+  t.is(result.rejected, 0)
+  t.is(result.skipped, 0)
+  t.true(inOrder, 'every producer thread in order')
+  t.is([...next.values()].reduce((a, b) => a + b, 0), 50_000)
+  const s = hub.stats()
+  t.is(s.dropped, result.retried, 'each refusal is counted as dropped by the hub')
+
+  const ticks: { n: number; at: bigint }[] = []
+  hub.on('t', (tick) => ticks.push(tick))
+  const before = process.hrtime.bigint()
+  await sources.burst(hub, { name: 't', count: 100, encoding: 'tick', onFull: 'retry' })
+  await until(() => ticks.length === 100)
+  t.deepEqual(ticks.map((tick) => tick.n), [...Array(100).keys()])
+  t.true(ticks.every((tick) => typeof tick.at === 'bigint' && tick.at >= before))
+  t.throws(() => sources.burst(hub, { name: 'b', count: 1, onFull: 'block' as 'drop' }), { instanceOf: TypeError, message: /"options\.onFull"/ })
   await hub.close()
 })

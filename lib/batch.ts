@@ -18,6 +18,8 @@ export class Batch {
   private readonly ends: Uint32Array
   private readonly tags: Uint32Array
   private readonly names: string[]
+  /** Per name: where the payload value starts in a CBOR-lane event (after the envelope's header). */
+  private readonly valueStarts: number[]
   private readonly bytes: Uint8Array
   private readonly payloadStart: number
 
@@ -37,10 +39,12 @@ export class Batch {
     const nameEnds = new Uint32Array(ab, base + 16 + 16 * n, k)
     const namesStart = 16 + 16 * n + 4 * k
     this.names = new Array<string>(k)
+    this.valueStarts = new Array<number>(k)
     let at = namesStart
     for (let j = 0; j < k; j++) {
       const end = namesStart + nameEnds[j]
       this.names[j] = aligned.toString('utf8', at, end)
+      this.valueStarts[j] = envelopeHeaderBytes(end - at)
       at = end
     }
     this.payloadStart = namesStart + head[3]
@@ -55,9 +59,31 @@ export class Batch {
     return (this.tags[i] & 0xff) === LANE_RAW
   }
 
+  /**
+   * Where the payload value starts in the bytes of CBOR-lane event `i`: the
+   * envelope's header (map of two, "eventType", the name, "payload") is
+   * written by the native side with a fixed layout, so it is skipped rather
+   * than decoded.
+   */
+  valueStart(i: number): number {
+    return this.valueStarts[this.tags[i] >>> 8]
+  }
+
   /** The event's bytes: a view that stays valid (the batch is never reused). */
   payload(i: number): Uint8Array {
     const start = this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
     return this.bytes.subarray(start, this.payloadStart + this.ends[i])
   }
+}
+
+/** CBOR map(2) header byte that starts every envelope. */
+export const ENVELOPE_MAP_HEADER = 0xa2
+
+/**
+ * Bytes of the envelope before the payload value for a name of `nameBytes`
+ * UTF-8 bytes (at most 255): map(2), text "eventType", the name as text,
+ * text "payload". Mirrors `header_len` in crates/ffi-events/src/envelope.rs.
+ */
+export function envelopeHeaderBytes(nameBytes: number): number {
+  return 1 + 1 + 9 + (nameBytes < 24 ? 1 : 2) + nameBytes + 1 + 7
 }

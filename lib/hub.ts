@@ -1,7 +1,7 @@
 import { Decoder, Encoder } from 'cbor-x'
 
 import { EmitRefusal, type NativeHub } from '../binding'
-import { Batch } from './batch'
+import { Batch, ENVELOPE_MAP_HEADER } from './batch'
 import { abortError, closedError, EventHubError, type EventHubErrorCode } from './errors'
 import { defaultBinding, type BindingModule } from './load'
 import type {
@@ -53,6 +53,9 @@ const encoder = new Encoder({ useRecords: false, variableMapSize: true })
 /** Mirrors `HubConfig::default().max_event_bytes`, for error messages. */
 const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
+/** What `#decode` returns for an event it could not decode (any CBOR value, `undefined` included, is a payload). */
+const DECODE_FAILED = Symbol('decode failed')
+
 const natives = new WeakMap<EventHub<EventMap>, NativeHub>()
 const bindings = new WeakMap<EventHub<EventMap>, BindingModule>()
 
@@ -85,14 +88,6 @@ export interface EventHubBindingOptions {
   binding?: BindingModule
 }
 
-function isEnvelope(value: unknown, name: string): value is { eventType: string; payload: unknown } {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    (value as { eventType?: unknown }).eventType === name &&
-    Object.prototype.hasOwnProperty.call(value, 'payload')
-  )
-}
 
 /**
  * Typed events from native threads, delivered on this JS thread in batches.
@@ -533,9 +528,8 @@ export class EventHub<Events extends EventMap = EventMap> {
       if (!entry.live) continue
       if (entry.kind !== Kind.Raw && !decoded) {
         decoded = true
-        const envelope = this.#decode(bytes, meta)
-        if (envelope === undefined) return this.#deliverRawOnly(route, j + 1, bytes, meta)
-        payload = envelope.payload
+        payload = this.#decode(bytes, batch.valueStart(i), meta)
+        if (payload === DECODE_FAILED) return this.#deliverRawOnly(route, j + 1, bytes, meta)
       }
       this.#call(entry, name, entry.kind === Kind.Raw ? bytes : payload, meta)
     }
@@ -549,18 +543,18 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
-  #decode(bytes: Uint8Array, meta: EventMeta): { payload: unknown } | undefined {
+  /** Decodes the payload value of a CBOR-lane event, which starts at `start`; reports failures. */
+  #decode(bytes: Uint8Array, start: number, meta: EventMeta): unknown {
     let cause: unknown
     try {
-      const envelope: unknown = decoder.decode(bytes)
-      if (isEnvelope(envelope, meta.name)) return envelope
+      if (bytes.length > start && bytes[0] === ENVELOPE_MAP_HEADER) return decoder.decode(bytes.subarray(start))
       cause = new TypeError(`expected a map { eventType: '${meta.name}', payload }`)
     } catch (error) {
       cause = error
     }
     this.#decodeErrors++
     this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) is not a valid CBOR envelope`, meta, cause)
-    return undefined
+    return DECODE_FAILED
   }
 
   #call(entry: Entry, name: string, value: unknown, meta: EventMeta): void {

@@ -36,9 +36,19 @@ export interface BurstOptions {
   payloadBytes?: number
   /**
    * `'raw'`: bytes, starting with the thread index and the event's index in
-   * that thread as little-endian u32s. `'cbor'` (default): `{ thread, i, data }`.
+   * that thread as little-endian u32s. `'cbor'` (default): `{ thread, i, data }`
+   * with `data` a byte string of `payloadBytes`. `'tick'`: the ticker's
+   * `{ n, at }` (`payloadBytes` ignored).
    */
-  encoding?: 'raw' | 'cbor'
+  encoding?: 'raw' | 'cbor' | 'tick'
+  /**
+   * `'drop'` (default): a refused event is counted in `rejected` and
+   * skipped, as a producer that must never wait does. `'retry'`: the thread
+   * yields, then sleeps 50 µs between attempts, and emits the same event
+   * again until the ring takes it, as a lossless producer does; refusals
+   * are counted in `retried` (and as `dropped` in the hub's stats).
+   */
+  onFull?: 'drop' | 'retry'
   /** Time every emit and report the slowest as `maxEmitNs` (costs a clock read per emit). */
   measureLatency?: boolean
 }
@@ -84,7 +94,8 @@ export const sources = {
     if (options.count === undefined) validateInteger(Number.NaN, 'options.count', 0, Number.MAX_SAFE_INTEGER)
     validateInteger(options.threads, 'options.threads', 1, 64)
     validateInteger(options.payloadBytes, 'options.payloadBytes', 0, 2 ** 30)
-    validateOneOf(options.encoding, 'options.encoding', ['raw', 'cbor'] as const)
+    validateOneOf(options.encoding, 'options.encoding', ['raw', 'cbor', 'tick'] as const)
+    validateOneOf(options.onFull, 'options.onFull', ['drop', 'retry'] as const)
     const { native, binding } = openHub(hub as unknown as EventHub<EventMap>, 'sources.burst')
     return binding.startBurst(native, {
       name: options.name,
@@ -92,6 +103,7 @@ export const sources = {
       threads: options.threads ?? 1,
       payloadBytes: options.payloadBytes ?? 64,
       encoding: options.encoding ?? 'cbor',
+      onFull: options.onFull ?? 'drop',
       measureLatency: options.measureLatency === true,
     })
   },

@@ -36,10 +36,12 @@ export function scenarioTable(sc, result) {
     const r = result[id]
     const ratio = id === 'ffi' ? '—' : fmtRatio(result.ffi.rate / r.rate)
     let note = ''
-    if (id === 'ffi') note = `${pct(r.dropFraction)} of attempts refused (ring full), ${r.eventsPerBatch.toFixed(0)} events/batch`
+    if (id === 'ffi') note = `${r.events} events, none lost; ${r.retried} refusals retried, ${r.eventsPerBatch.toFixed(0)} events/batch, ${r.wakeups} wake-ups`
     if (id === 'napi' || id === 'worker') note = `${r.events} events queued up front`
     return [label, fmtRate(r.rate), ratio, fmtMB(r.peakMB), note]
   })
+  const o = result.overload
+  rows.splice(1, 0, ['ffi-events, overload', fmtRate(o.rate), '', '', `producers flat out, never waiting: ${pct(o.dropFraction)} of ${fmtRate(o.attemptRate)} attempts refused`])
   return `── ${scenarioTitle(sc)} ──\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
 }
 
@@ -57,7 +59,7 @@ function summaryRows(throughput) {
       fmtRatio(q.a),
       fmtRatio(q.b),
       fmtRatio(q.c),
-      pct(result.ffi.dropFraction),
+      `${fmtRate(result.overload.rate)} (${pct(result.overload.dropFraction)})`,
       `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)}`,
     ]
   })
@@ -73,7 +75,7 @@ const SUMMARY_HEADERS = [
   'ffi/(a)',
   'ffi/(b)',
   'ffi/(c)',
-  'ffi refused',
+  'ffi overload (refused)',
   'peak ΔRSS MB ffi/(a)/(b)',
 ]
 const SUMMARY_ALIGN = ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']

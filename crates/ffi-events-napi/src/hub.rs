@@ -78,6 +78,9 @@ impl NativeHub {
             max_events: options
                 .max_batch_events
                 .map_or(DrainLimits::default().max_events, |n| n.max(1) as usize),
+            // The JS side polls again with setImmediate while events keep
+            // coming, so that busy producers make no wake-up call at all.
+            linger: true,
             ..DrainLimits::default()
         };
         let hub = Hub::new(config).map_err(config_error)?;

@@ -1,7 +1,15 @@
 //! Producer cost: `Emitter::emit_raw` and `Emitter::emit` of a 64-byte
 //! payload, from 1 thread (uncontended) and from 4 threads contending, with
-//! no consumer (the ring stays full: every emit takes the reject path) and
-//! with one consumer thread draining with `Hub::drain`.
+//! three consumers:
+//! - `ring_full`: nobody drains (the ring stays full: every emit takes the
+//!   reject path);
+//! - `drained`: a consumer thread woken like the JS thread (the hub's
+//!   `Notify` unparks it), which drains with `linger` as the Node binding
+//!   does, encodes each batch into one buffer with `BatchEncoder` (the
+//!   binding's per-batch work), and yields between polls;
+//! - `spinning`: a consumer thread calling `Hub::drain` in a tight loop on
+//!   a mostly empty ring, the worst case for cache-line traffic between
+//!   producer and consumer.
 //!
 //! Run: `cargo bench -p ffi-events --bench emit` (also run by `npm run bench`).
 //! With 4 threads the reported time is the wall time of one emit as seen by
@@ -10,11 +18,12 @@
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, OnceLock};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ffi_events::{DrainLimits, Emitter, Hub, HubConfig, Notify};
+use ffi_events::{BatchEncoder, DrainLimits, Emitter, Hub, HubConfig, Notify};
 
 const PAYLOAD: [u8; 64] = [0xab; 64];
 const NAME: &str = "frame";
@@ -25,6 +34,19 @@ struct NoopWake;
 
 impl Notify for NoopWake {
     fn notify(&self) -> bool {
+        true
+    }
+}
+
+/// Wakes a consumer thread the way the threadsafe function wakes the JS
+/// thread: one call per idle-to-busy transition.
+struct UnparkWake(OnceLock<Thread>);
+
+impl Notify for UnparkWake {
+    fn notify(&self) -> bool {
+        if let Some(thread) = self.0.get() {
+            thread.unpark();
+        }
         true
     }
 }
@@ -58,11 +80,24 @@ impl Op {
 enum Consumer {
     /// Nobody drains: the ring is filled first, so every emit is refused.
     None,
-    /// One thread drains in a loop, as the JS thread would.
-    Draining,
+    /// Woken by the hub, drains and encodes batches, as the JS thread does.
+    Batched,
+    /// One thread drains in a tight loop.
+    Spinning,
+}
+
+impl Consumer {
+    fn label(self) -> &'static str {
+        match self {
+            Consumer::None => "ring_full",
+            Consumer::Batched => "drained",
+            Consumer::Spinning => "spinning",
+        }
+    }
 }
 
 struct Setup {
+    label: &'static str,
     hub: Arc<Hub>,
     stop: Arc<AtomicBool>,
     drainer: Option<std::thread::JoinHandle<()>>,
@@ -77,15 +112,24 @@ impl Setup {
             })
             .expect("default config is valid"),
         );
-        hub.attach(Arc::new(NoopWake));
         let stop = Arc::new(AtomicBool::new(false));
         let drainer = match consumer {
             Consumer::None => {
+                hub.attach(Arc::new(NoopWake));
                 let emitter = hub.emitter();
                 while emitter.emit_raw(NAME, &PAYLOAD).is_ok() {}
                 None
             }
-            Consumer::Draining => {
+            Consumer::Batched => {
+                let wake = Arc::new(UnparkWake(OnceLock::new()));
+                hub.attach(wake.clone());
+                let (hub, stop) = (hub.clone(), stop.clone());
+                let drainer = std::thread::spawn(move || batched_consumer(&hub, &stop));
+                let _ = wake.0.set(drainer.thread().clone());
+                Some(drainer)
+            }
+            Consumer::Spinning => {
+                hub.attach(Arc::new(NoopWake));
                 let (hub, stop) = (hub.clone(), stop.clone());
                 Some(std::thread::spawn(move || {
                     let mut out = Vec::with_capacity(4096);
@@ -96,7 +140,39 @@ impl Setup {
                 }))
             }
         };
-        Setup { hub, stop, drainer }
+        Setup {
+            label: consumer.label(),
+            hub,
+            stop,
+            drainer,
+        }
+    }
+}
+
+/// The Node binding's consumer loop without JS: drain (lingering), copy the
+/// batch into one buffer, poll again after a yield while events keep
+/// coming, sleep until woken once a drain finds nothing.
+fn batched_consumer(hub: &Hub, stop: &AtomicBool) {
+    let limits = DrainLimits {
+        linger: true,
+        ..DrainLimits::default()
+    };
+    let mut events = Vec::with_capacity(limits.max_events);
+    let mut encoder = BatchEncoder::default();
+    let mut buffer = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let drained = hub.drain(&mut events, limits);
+        if drained.events > 0 {
+            buffer.resize(encoder.plan(&events), 0);
+            encoder.write(&events, drained.more, &mut buffer);
+            black_box(&buffer);
+            events.clear();
+        }
+        if drained.more {
+            std::thread::yield_now();
+        } else {
+            std::thread::park_timeout(Duration::from_millis(1));
+        }
     }
 }
 
@@ -106,6 +182,17 @@ impl Drop for Setup {
         if let Some(drainer) = self.drainer.take() {
             let _ = drainer.join();
         }
+        // How many timed emits took the reject path (a full ring is cheaper).
+        let stats = self.hub.stats();
+        eprintln!(
+            "  [{}] emits {}, refused {} ({:.1}%), batches {}, wake-ups {}",
+            self.label,
+            stats.emitted,
+            stats.dropped,
+            100.0 * stats.dropped as f64 / stats.emitted.max(1) as f64,
+            stats.batches,
+            stats.wakeups
+        );
     }
 }
 
@@ -134,11 +221,8 @@ fn contended(emitter: &Emitter, op: Op, threads: usize, iters: u64) -> Duration 
 fn bench_emit(c: &mut Criterion) {
     for op in [Op::Raw, Op::Cbor] {
         let mut group = c.benchmark_group(op.name());
-        for consumer in [Consumer::None, Consumer::Draining] {
-            let label = match consumer {
-                Consumer::None => "ring_full",
-                Consumer::Draining => "drained",
-            };
+        for consumer in [Consumer::None, Consumer::Batched, Consumer::Spinning] {
+            let label = consumer.label();
             {
                 let setup = Setup::new(consumer);
                 let emitter = setup.hub.emitter();

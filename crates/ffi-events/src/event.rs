@@ -51,7 +51,10 @@ impl Event {
 
     /// A CBOR-lane event whose payload is serialized with serde.
     pub(crate) fn cbor<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Event, EmitError> {
-        let event = Event::with_capacity(name, Lane::Cbor, envelope::header_len(name) + 64)?;
+        // A guess that fits small payloads without a reallocation: growing
+        // costs a copy and, once the consumer frees on another thread, a
+        // slower path in the allocator.
+        let event = Event::with_capacity(name, Lane::Cbor, envelope::header_len(name) + 128)?;
         let data =
             envelope::push_serialized(event.data, name, payload).map_err(EmitError::Encode)?;
         Ok(Event { data, ..event })

@@ -38,6 +38,12 @@ pub struct DrainLimits {
     pub max_events: usize,
     /// Bytes per drain; a single larger event is still taken whole.
     pub max_bytes: usize,
+    /// Stay awake after a drain that took events, even when it emptied the
+    /// ring: [`Drained::more`] is then true, and only a drain that finds
+    /// nothing lets the next event wake the consumer. Under sustained load
+    /// producers then skip the wake-up entirely and batches grow; the cost
+    /// is one empty drain at the end of each busy period.
+    pub linger: bool,
 }
 
 impl Default for DrainLimits {
@@ -45,6 +51,7 @@ impl Default for DrainLimits {
         DrainLimits {
             max_events: 4096,
             max_bytes: 4 << 20,
+            linger: false,
         }
     }
 }
@@ -54,26 +61,34 @@ impl Default for DrainLimits {
 pub struct Drained {
     /// Events appended to the output, liveness events included.
     pub events: usize,
-    /// True when events remain: the caller must drain again (soon, but it
-    /// may yield to other work first). No wake-up comes until it does.
+    /// True when the caller must drain again (soon, but it may yield to
+    /// other work first): events remain, or [`DrainLimits::linger`] kept the
+    /// consumer awake. No wake-up comes until it does.
     pub more: bool,
+}
+
+/// Counters the consumer writes on every drain, on a cache line of their own
+/// so that producers' atomics (gate, sequence numbers) never share it.
+#[derive(Default)]
+struct DrainCounters {
+    delivered: AtomicU64,
+    batches: AtomicU64,
+    high_water: AtomicUsize,
 }
 
 pub(crate) struct Shared {
     pub(crate) config: HubConfig,
     ring: ArrayQueue<Event>,
-    gate: Gate,
+    gate: CachePadded<Gate>,
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
     dropped: CachePadded<AtomicU64>,
     /// True from a wake-up until a drain leaves the ring empty: while set,
     /// producers do not wake the consumer again.
     scheduled: CachePadded<AtomicBool>,
-    delivered: AtomicU64,
-    batches: AtomicU64,
+    drains: CachePadded<DrainCounters>,
     wakeups: AtomicU64,
     wake_failures: AtomicU64,
-    high_water: AtomicUsize,
     /// Cleared by `detach` so that a closed hub releases its consumer even
     /// while producers still hold emitters.
     notify: Mutex<Option<Arc<dyn Notify>>>,
@@ -150,8 +165,10 @@ impl Shared {
         let capacity = self.ring.capacity();
         // A read first: under overload every emit drops, and an unconditional
         // read-modify-write would bounce this cache line between producers.
-        if self.high_water.load(Ordering::Relaxed) < capacity {
-            self.high_water.fetch_max(capacity, Ordering::Relaxed);
+        if self.drains.high_water.load(Ordering::Relaxed) < capacity {
+            self.drains
+                .high_water
+                .fetch_max(capacity, Ordering::Relaxed);
         }
         self.liveness.on_overflow(capacity, dropped);
     }
@@ -246,15 +263,13 @@ impl Hub {
             ring: ArrayQueue::new(config.capacity),
             clock,
             config,
-            gate: Gate::default(),
+            gate: CachePadded::default(),
             next_seq: CachePadded::new(AtomicU64::new(1)),
             dropped: CachePadded::default(),
             scheduled: CachePadded::default(),
-            delivered: AtomicU64::new(0),
-            batches: AtomicU64::new(0),
+            drains: CachePadded::default(),
             wakeups: AtomicU64::new(0),
             wake_failures: AtomicU64::new(0),
-            high_water: AtomicUsize::new(0),
             notify: Mutex::new(None),
             liveness: Liveness::default(),
             registry: Registry::new(),
@@ -306,7 +321,10 @@ impl Hub {
     pub fn drain(&self, out: &mut Vec<Event>, limits: DrainLimits) -> Drained {
         let hub = &*self.shared;
         let start = out.len();
-        hub.high_water.fetch_max(hub.ring.len(), Ordering::Relaxed);
+        let queued = hub.ring.len();
+        if hub.drains.high_water.load(Ordering::Relaxed) < queued {
+            hub.drains.high_water.fetch_max(queued, Ordering::Relaxed);
+        }
         hub.liveness.take_pending(out);
         let mut taken = 0usize;
         let mut bytes = 0usize;
@@ -316,11 +334,14 @@ impl Hub {
             taken += 1;
             out.push(event);
         }
-        hub.delivered.fetch_add(taken as u64, Ordering::Relaxed);
+        hub.drains
+            .delivered
+            .fetch_add(taken as u64, Ordering::Relaxed);
         if hub.ring.is_empty() && hub.liveness.on_drained(hub.dropped.load(Ordering::Relaxed)) {
             hub.liveness.take_pending(out);
         }
-        let more = if !hub.ring.is_empty() {
+        let events = out.len() - start;
+        let more = if !hub.ring.is_empty() || (limits.linger && events > 0) {
             true
         } else {
             hub.scheduled.store(false, Ordering::SeqCst);
@@ -328,9 +349,8 @@ impl Hub {
             let waiting = !hub.ring.is_empty() || hub.liveness.has_pending();
             waiting && !hub.scheduled.swap(true, Ordering::AcqRel)
         };
-        let events = out.len() - start;
         if events > 0 {
-            hub.batches.fetch_add(1, Ordering::Relaxed);
+            hub.drains.batches.fetch_add(1, Ordering::Relaxed);
         }
         Drained { events, more }
     }
@@ -340,7 +360,10 @@ impl Hub {
     /// from `delivered` to `dropped`, so the books still balance.
     pub fn report_undelivered(&self, events: usize) {
         let events = events as u64;
-        self.shared.delivered.fetch_sub(events, Ordering::Relaxed);
+        self.shared
+            .drains
+            .delivered
+            .fetch_sub(events, Ordering::Relaxed);
         self.shared.dropped.fetch_add(events, Ordering::Relaxed);
     }
 
@@ -388,17 +411,17 @@ impl Hub {
         let hub = &*self.shared;
         // Read `delivered` and `dropped` before `next_seq` so that a
         // concurrent emit can only make `emitted` look larger, never smaller.
-        let delivered = hub.delivered.load(Ordering::Acquire);
+        let delivered = hub.drains.delivered.load(Ordering::Acquire);
         let dropped = hub.dropped.load(Ordering::Acquire);
         let queued = hub.ring.len();
         Stats {
             capacity: hub.ring.capacity(),
             queued,
-            high_water: hub.high_water.load(Ordering::Relaxed),
+            high_water: hub.drains.high_water.load(Ordering::Relaxed),
             emitted: hub.next_seq.load(Ordering::Acquire) - 1,
             delivered,
             dropped,
-            batches: hub.batches.load(Ordering::Relaxed),
+            batches: hub.drains.batches.load(Ordering::Relaxed),
             wakeups: hub.wakeups.load(Ordering::Relaxed),
             wake_failures: hub.wake_failures.load(Ordering::Relaxed),
             stuck: hub.liveness.is_stuck(),

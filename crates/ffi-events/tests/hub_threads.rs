@@ -201,3 +201,62 @@ fn registry_churn_from_many_threads_stays_consistent() {
         2 + 3 * 2_000
     );
 }
+
+/// Counts wake-ups.
+struct CountingWake(std::sync::atomic::AtomicUsize);
+
+impl ffi_events::Notify for CountingWake {
+    fn notify(&self) -> bool {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        true
+    }
+}
+
+#[test]
+fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
+    let hub = Hub::new(HubConfig {
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let wake = Arc::new(CountingWake(Default::default()));
+    hub.attach(wake.clone());
+    let emitter = hub.emitter();
+    let linger = DrainLimits {
+        linger: true,
+        ..DrainLimits::default()
+    };
+    let mut batch = Vec::new();
+
+    emitter.emit_raw("e", b"1").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 1);
+    let drained = hub.drain(&mut batch, linger);
+    assert_eq!(
+        (drained.events, drained.more),
+        (1, true),
+        "took events: stays awake"
+    );
+    // Awake: these emits make no wake-up call.
+    emitter.emit_raw("e", b"2").unwrap();
+    emitter.emit_raw("e", b"3").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 1);
+    let drained = hub.drain(&mut batch, linger);
+    assert_eq!((drained.events, drained.more), (2, true));
+    let drained = hub.drain(&mut batch, linger);
+    assert_eq!(
+        (drained.events, drained.more),
+        (0, false),
+        "found nothing: goes idle"
+    );
+    // Idle again: the next event wakes the consumer.
+    emitter.emit_raw("e", b"4").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 2);
+
+    // Without linger, a drain that empties the ring goes idle at once.
+    let drained = hub.drain(&mut batch, DrainLimits::default());
+    assert_eq!((drained.events, drained.more), (1, false));
+    emitter.emit_raw("e", b"5").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 3);
+    assert_eq!(batch.len(), 4);
+    hub.close();
+}

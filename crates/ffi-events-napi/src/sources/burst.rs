@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ffi_events::{EmitError, Emitter, StopToken};
 use napi::bindgen_prelude::*;
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::errors::invalid_arg;
 use crate::hub::NativeHub;
+use crate::sources::ticker::Tick;
 
 /// Options of `startBurst`.
 #[napi(object)]
@@ -27,8 +28,15 @@ pub struct BurstOptions {
     pub payload_bytes: u32,
     /// `'raw'`: `u32 thread, u32 index` (little-endian) then zeros up to
     /// `payloadBytes`. `'cbor'`: `{ thread, i, data }` with `data` a byte
-    /// string of `payloadBytes` bytes.
+    /// string of `payloadBytes` bytes. `'tick'`: the ticker's `{ n, at }`
+    /// (`payloadBytes` ignored).
     pub encoding: String,
+    /// `'drop'` (default): a refused event is counted and skipped, as a
+    /// producer that must never wait does. `'retry'`: the thread backs off
+    /// and emits the same event again until the ring takes it, as a
+    /// lossless producer does; every refusal still counts as dropped in the
+    /// hub's stats.
+    pub on_full: Option<String>,
     /// Time every emit and report the slowest in `maxEmitNs` (costs a clock
     /// read per emit).
     pub measure_latency: Option<bool>,
@@ -40,8 +48,10 @@ pub struct BurstOptions {
 pub struct BurstResult {
     /// Events accepted by the hub.
     pub emitted: f64,
-    /// Events refused because the ring was full.
+    /// Events refused because the ring was full and not retried.
     pub rejected: f64,
+    /// Refusals followed by a retry (`onFull: 'retry'`).
+    pub retried: f64,
     /// Events not attempted because the hub closed or the burst was stopped.
     pub skipped: f64,
     /// The slowest single emit in nanoseconds, when `measureLatency` was set; 0 otherwise.
@@ -60,6 +70,14 @@ struct Item<'a> {
 enum Encoding {
     Raw,
     Cbor,
+    Tick,
+}
+
+/// What a burst thread does when the ring is full.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnFull {
+    Drop,
+    Retry,
 }
 
 type Resolver = Box<dyn FnOnce(Env) -> Result<BurstResult> + Send>;
@@ -68,6 +86,7 @@ type Resolver = Box<dyn FnOnce(Env) -> Result<BurstResult> + Send>;
 struct Progress {
     emitted: AtomicU64,
     rejected: AtomicU64,
+    retried: AtomicU64,
     skipped: AtomicU64,
     max_emit_ns: AtomicU64,
     threads_left: AtomicUsize,
@@ -82,6 +101,7 @@ impl Progress {
         let result = BurstResult {
             emitted: self.emitted.load(Ordering::Acquire) as f64,
             rejected: self.rejected.load(Ordering::Acquire) as f64,
+            retried: self.retried.load(Ordering::Acquire) as f64,
             skipped: self.skipped.load(Ordering::Acquire) as f64,
             max_emit_ns: self.max_emit_ns.load(Ordering::Acquire) as f64,
         };
@@ -106,9 +126,19 @@ pub fn start_burst<'env>(
     let encoding = match options.encoding.as_str() {
         "raw" => Encoding::Raw,
         "cbor" => Encoding::Cbor,
+        "tick" => Encoding::Tick,
         other => {
             return Err(invalid_arg(format!(
-                "encoding must be 'raw' or 'cbor', got '{other}'"
+                "encoding must be 'raw', 'cbor' or 'tick', got '{other}'"
+            )))
+        }
+    };
+    let on_full = match options.on_full.as_deref() {
+        None | Some("drop") => OnFull::Drop,
+        Some("retry") => OnFull::Retry,
+        Some(other) => {
+            return Err(invalid_arg(format!(
+                "onFull must be 'drop' or 'retry', got '{other}'"
             )))
         }
     };
@@ -130,6 +160,7 @@ pub fn start_burst<'env>(
     let progress = Arc::new(Progress {
         emitted: AtomicU64::new(0),
         rejected: AtomicU64::new(0),
+        retried: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         max_emit_ns: AtomicU64::new(0),
         threads_left: AtomicUsize::new(threads as usize),
@@ -147,6 +178,7 @@ pub fn start_burst<'env>(
                 share,
                 name: &name,
                 encoding,
+                on_full,
                 payload_bytes,
                 measure,
             };
@@ -174,15 +206,23 @@ struct Job<'a> {
     share: u64,
     name: &'a str,
     encoding: Encoding,
+    on_full: OnFull,
     payload_bytes: usize,
     measure: bool,
 }
+
+/// Refusals in a row answered by yielding before the thread starts sleeping.
+const RETRY_YIELDS: u32 = 16;
+/// Sleep between retries after that: about one batch's worth of consumer
+/// work, so a waiting producer leaves the CPU to the consumer.
+const RETRY_SLEEP: Duration = Duration::from_micros(50);
 
 impl Job<'_> {
     fn run(&self, emitter: &Emitter, stop: &StopToken, progress: &Progress) {
         let mut raw = vec![0u8; self.payload_bytes];
         let data = vec![0u8; self.payload_bytes];
-        let (mut emitted, mut rejected) = (0u64, 0u64);
+        let (mut emitted, mut rejected, mut retried) = (0u64, 0u64, 0u64);
+        let mut refused_in_a_row = 0u32;
         let mut i = 0u64;
         let mut slowest = 0u64;
         while i < self.share {
@@ -207,6 +247,13 @@ impl Job<'_> {
                         data: &data,
                     },
                 ),
+                Encoding::Tick => emitter.emit(
+                    self.name,
+                    &Tick {
+                        n: i,
+                        at: emitter.now_ns(),
+                    },
+                ),
             };
             if let Some(started) = started {
                 slowest =
@@ -214,13 +261,25 @@ impl Job<'_> {
             }
             match result {
                 Ok(_) => emitted += 1,
+                Err(EmitError::Full { .. }) if self.on_full == OnFull::Retry => {
+                    retried += 1;
+                    refused_in_a_row += 1;
+                    if refused_in_a_row <= RETRY_YIELDS {
+                        std::thread::yield_now();
+                    } else if !stop.sleep(RETRY_SLEEP) {
+                        break;
+                    }
+                    continue;
+                }
                 Err(EmitError::Full { .. }) => rejected += 1,
                 Err(_) => break,
             }
+            refused_in_a_row = 0;
             i += 1;
         }
         progress.emitted.fetch_add(emitted, Ordering::AcqRel);
         progress.rejected.fetch_add(rejected, Ordering::AcqRel);
+        progress.retried.fetch_add(retried, Ordering::AcqRel);
         progress.skipped.fetch_add(self.share - i, Ordering::AcqRel);
         progress.max_emit_ns.fetch_max(slowest, Ordering::AcqRel);
     }

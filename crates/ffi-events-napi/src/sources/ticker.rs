@@ -25,13 +25,13 @@ pub struct TickerOptions {
     pub heartbeat: Option<bool>,
 }
 
-/// One tick.
+/// One tick; also the payload of `'tick'` bursts.
 #[derive(Serialize)]
-struct Tick {
+pub(crate) struct Tick {
     /// 0, 1, 2, ...
-    n: u64,
+    pub(crate) n: u64,
     /// Emit time on the hub's clock (`process.hrtime.bigint()` in ns).
-    at: u64,
+    pub(crate) at: u64,
 }
 
 /// Starts a ticker thread on `hub`.
