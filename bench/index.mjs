@@ -241,7 +241,8 @@ async function main() {
   const dir = join(BENCH_DIR, 'results')
   mkdirSync(dir, { recursive: true })
   const suffix = QUICK ? '.quick' : ''
-  const tmp = QUICK ? '.tmp' : ''
+  // Partial runs (--quick, --only) never overwrite the committed results.
+  const tmp = QUICK || ONLY ? '.tmp' : ''
   const jsonPath = join(dir, `results${suffix}.json${tmp}`)
   writeFileSync(jsonPath, `${JSON.stringify(results, null, 2)}\n`)
   let svgPath
