@@ -28,6 +28,16 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/ffi-events-consumer.XXXXXX")"
 if [[ "${KEEP_TMP:-}" != 1 ]]; then trap 'rm -rf "$TMP"' EXIT; fi
 step() { printf '\n== %s\n' "$*"; }
+# new_project DIR NAME LOG [npm install args...]: a fresh project in DIR (made
+# the current directory) with the given packages installed.
+new_project() {
+  local dir="$1" name="$2" log="$3"
+  shift 3
+  mkdir -p "$dir"
+  cd "$dir"
+  printf '{ "name": "%s", "version": "1.0.0", "private": true }\n' "$name" >package.json
+  npm install --no-audit --no-fund "$@" >"$log" 2>&1 || { cat "$log"; fail "npm install $*"; }
+}
 ok() { printf 'ok   %s\n' "$*"; }
 fail() { printf 'FAIL %s\n' "$*" >&2; exit 1; }
 
@@ -100,13 +110,7 @@ export PATH="$CLEAN_PATH"
 if command -v cargo >/dev/null || command -v rustc >/dev/null; then fail "cargo/rustc still on PATH"; fi
 command -v node >/dev/null || fail "node is not on the cleaned PATH"
 ok "PATH without cargo/rustc; node $(node --version), npm $(npm --version)"
-APP="$TMP/app"
-mkdir -p "$APP"
-cd "$APP"
-cat >package.json <<'JSON'
-{ "name": "ffi-events-consumer", "version": "1.0.0", "private": true }
-JSON
-npm install --no-audit --no-fund "$MAIN_TGZ" "$PLAT_TGZ" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log"; fail "npm install"; }
+new_project "$TMP/app" ffi-events-consumer "$TMP/install.log" "$MAIN_TGZ" "$PLAT_TGZ"
 [[ -f node_modules/ffi-events/index.js && -f "node_modules/$PLATFORM_PKG/$BINARY" && -d node_modules/cbor-x ]] \
   || fail "installed tree lacks ffi-events, $PLATFORM_PKG or cbor-x"
 ls node_modules/ffi-events/*.node >/dev/null 2>&1 && fail "node_modules/ffi-events contains a .node file"
@@ -205,13 +209,7 @@ node "$TSC" --noEmit --strict --skipLibCheck false --target es2022 --lib es2022,
 ok "tsc --module commonjs: typed.ts type-checks"
 
 step "without the platform package: a clear error naming it"
-BARE="$TMP/bare"
-mkdir -p "$BARE"
-cd "$BARE"
-cat >package.json <<'JSON'
-{ "name": "ffi-events-bare-consumer", "version": "1.0.0", "private": true }
-JSON
-npm install --no-audit --no-fund --omit=optional "$MAIN_TGZ" >"$TMP/install-bare.log" 2>&1 || { cat "$TMP/install-bare.log"; fail "npm install (main package only)"; }
+new_project "$TMP/bare" ffi-events-bare-consumer "$TMP/install-bare.log" --omit=optional "$MAIN_TGZ"
 [[ ! -d "node_modules/$PLATFORM_PKG" ]] || fail "$PLATFORM_PKG was installed"
 cat >bare.cjs <<'JS'
 const assert = require('node:assert/strict')
