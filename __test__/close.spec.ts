@@ -100,6 +100,26 @@ test('a hub keeps nothing alive when closed, unref()ed or without listeners', (t
   }
 })
 
+test('an unref()ed hub lets the process exit even while every poll finds a new event', (t) => {
+  // Each delivery emits the next event, so the JS side never finds the ring
+  // empty and keeps polling: that polling must not hold the process either.
+  const result = runNode(
+    `
+    const { EventHub } = require('ffi-events')
+    const hub = new EventHub()
+    let n = 0
+    hub.on('x', () => { n++; hub.emit('x', n) })
+    hub.emit('x', 0)
+    hub.unref()
+    process.on('exit', () => console.log('exited'))
+  `,
+    15_000,
+  )
+  t.false(result.timedOut, 'the polling kept the process alive')
+  t.is(result.status, 0, result.stderr)
+  t.is(result.stdout.trim(), 'exited')
+})
+
 test('ref() after unref() holds the process again', (t) => {
   const result = runNode(`
     const { EventHub } = require('ffi-events')

@@ -100,6 +100,8 @@ export interface EventHubBindingOptions {
 export class EventHub<Events extends EventMap = EventMap> {
   readonly #native: NativeHub
   readonly #entries = new Map<number, Entry>()
+  /** `ref()`/`unref()` as last called; the pump must not outdo them. */
+  #referenced = true
   /** Listeners per event name, rebuilt from the native registry after any change. */
   readonly #routes = new Map<string, Entry[]>()
   readonly #errorHandlers = new Set<(error: EventHubError) => void>()
@@ -417,12 +419,14 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   /** Lets the hub keep the process alive while it has listeners (the default). */
   ref(): this {
+    this.#referenced = true
     if (!this.closed) this.#native.ref()
     return this
   }
 
   /** Stops the hub from keeping the process alive. */
   unref(): this {
+    this.#referenced = false
     if (!this.closed) this.#native.unref()
     return this
   }
@@ -479,14 +483,21 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
-  /** Drains the rest of a large backlog one batch per event-loop turn, so timers and I/O still run. */
+  /**
+   * Polls again on the next event-loop turn, so timers and I/O still run:
+   * for the rest of a backlog, and while events keep coming (the native
+   * side lingers until a poll finds nothing, sparing producers the wake-up).
+   */
   #schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    setImmediate(() => {
+    const pump = setImmediate(() => {
       this.#pumpScheduled = false
       if (this.#closing === undefined) this.#deliver(this.#native.drain())
     })
+    // Like the wake-up itself, polling keeps the process alive only while
+    // the hub does (ref'd, with listeners).
+    if (!this.#referenced || this.#entries.size === 0) pump.unref()
   }
 
   #route(name: string): Entry[] {
