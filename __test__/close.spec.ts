@@ -120,6 +120,40 @@ test('an unref()ed hub lets the process exit even while every poll finds a new e
   t.is(result.stdout.trim(), 'exited')
 })
 
+test('delivery keeps going when the hub does not hold the event loop', (t) => {
+  // Between the polls there is nothing else to wake the loop: a ticker every
+  // 20 µs, and one timer long after. The native side lingers after each
+  // batch, so producers do not wake the JS thread; the next poll must.
+  for (const setup of [
+    // No listener at first (the hub does not hold the loop), one added later.
+    `hub.ref(); setTimeout(() => hub.on('tick', () => { n++ }), 50)`,
+    // unref()ed, with a listener from the start.
+    `hub.unref(); hub.on('tick', () => { n++ })`,
+  ]) {
+    const result = runNode(
+      `
+      const { EventHub, sources } = require('ffi-events')
+      const hub = new EventHub()
+      let n = 0
+      ${setup}
+      sources.ticker(hub, { name: 'tick', intervalMs: 0.02, count: 20000 })
+      setTimeout(() => {
+        const s = hub.stats()
+        console.log(JSON.stringify({ n, emitted: s.emitted, dropped: s.dropped }))
+        hub.close()
+      }, 3000)
+    `,
+      20_000,
+    )
+    t.is(result.status, 0, `${setup}: ${result.stderr}`)
+    const { n, emitted, dropped } = JSON.parse(result.stdout) as { n: number; emitted: number; dropped: number }
+    t.is(emitted, 20000, setup)
+    t.is(dropped, 0, `${setup}: nothing waited in a full ring`)
+    if (setup.startsWith('hub.unref')) t.is(n, 20000, setup)
+    else t.true(n > 15000, `${setup}: the late listener heard ${n} of 20000`)
+  }
+})
+
 test('ref() after unref() holds the process again', (t) => {
   const result = runNode(`
     const { EventHub } = require('ffi-events')

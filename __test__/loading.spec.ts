@@ -76,3 +76,25 @@ test('without a native binding, the error names the platform package to install'
   t.true(error.message.includes(`@${version}`), error.message)
   t.is(error.cause, 'Cannot find native binding')
 })
+
+test('a native binding that is present but fails to load is reported as such', (t) => {
+  const result = runNode(`
+    const Module = require('node:module')
+    const resolve = Module._resolveFilename
+    Module._resolveFilename = function (request, ...rest) {
+      if (/[\\\\/]binding$/.test(request)) {
+        const dlopen = Object.assign(new Error('libc.musl-x86_64.so.1: cannot open shared object file'), { code: 'ERR_DLOPEN_FAILED' })
+        throw Object.assign(new Error('Cannot find native binding'), { cause: dlopen })
+      }
+      return resolve.call(this, request, ...rest)
+    }
+    const { EventHub } = require('ffi-events')
+    try { new EventHub(); console.log('constructed') } catch (error) {
+      console.log(JSON.stringify({ code: error.code, message: error.message }))
+    }`)
+  t.is(result.status, 0, result.stderr)
+  const error = JSON.parse(result.stdout) as { code: string; message: string }
+  t.is(error.code, 'ERR_FFI_EVENTS_NO_BINDING')
+  t.regex(error.message, /found a native binding for .* but could not load it: libc\.musl-x86_64\.so\.1: cannot open shared object file/)
+  t.regex(error.message, /Reinstall ffi-events-/)
+})

@@ -100,7 +100,7 @@ export interface EventHubBindingOptions {
 export class EventHub<Events extends EventMap = EventMap> {
   readonly #native: NativeHub
   readonly #entries = new Map<number, Entry>()
-  /** `ref()`/`unref()` as last called; the pump must not outdo them. */
+  /** `ref()`/`unref()` as last called; polling must not outdo them. */
   #referenced = true
   /** Listeners per event name, rebuilt from the native registry after any change. */
   readonly #routes = new Map<string, Entry[]>()
@@ -473,6 +473,8 @@ export class EventHub<Events extends EventMap = EventMap> {
    * under a native call, where an exception would be fatal.
    */
   #deliver(buffer: Buffer | null): void {
+    // Whichever way this batch came, the next one needs a new request.
+    this.#pumpScheduled = false
     try {
       if (buffer === null) return
       const batch = new Batch(buffer)
@@ -484,20 +486,31 @@ export class EventHub<Events extends EventMap = EventMap> {
   }
 
   /**
-   * Polls again on the next event-loop turn, so timers and I/O still run:
-   * for the rest of a backlog, and while events keep coming (the native
-   * side lingers until a poll finds nothing, sparing producers the wake-up).
+   * Asks for the next batch: for the rest of a backlog, and while events
+   * keep coming (the native side lingers until a poll finds nothing, so
+   * producers make no wake-up call meanwhile). While the hub holds the event
+   * loop, a `setImmediate`; otherwise the threadsafe function, whose wake-up
+   * reaches an idle loop without holding it (an unref'd immediate would
+   * not wake it, and no producer would either).
    */
   #schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    const pump = setImmediate(() => {
+    const holdsLoop = this.#referenced && this.#entries.size > 0
+    if (holdsLoop || !this.#native.pollSoon()) setImmediate(() => this.#pump())
+  }
+
+  #pump(): void {
+    if (this.#closing !== undefined) return
+    let buffer: Buffer | null
+    try {
+      buffer = this.#native.drain()
+    } catch (error) {
       this.#pumpScheduled = false
-      if (this.#closing === undefined) this.#deliver(this.#native.drain())
-    })
-    // Like the wake-up itself, polling keeps the process alive only while
-    // the hub does (ref'd, with listeners).
-    if (!this.#referenced || this.#entries.size === 0) pump.unref()
+      this.#rethrowLater(error)
+      return
+    }
+    this.#deliver(buffer)
   }
 
   #route(name: string): Entry[] {

@@ -8,10 +8,24 @@ function platformName(): string {
   const { platform, arch } = process
   if (platform === 'linux') {
     const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined
-    return `linux-${arch}-${report?.header?.glibcVersionRuntime ? 'gnu' : 'musl'}`
+    // Without a report, assume glibc, as napi-rs's own loader does.
+    const musl = report !== undefined && !report.header?.glibcVersionRuntime
+    return `linux-${arch}-${musl ? 'musl' : 'gnu'}`
   }
   if (platform === 'win32') return `win32-${arch}-msvc`
   return `${platform}-${arch}`
+}
+
+/**
+ * The first error in the loader's chain that is not "module not found": a
+ * binary that exists but failed to load (wrong libc, corrupt file, ...).
+ */
+function firstLoadFailure(error: unknown): Error | undefined {
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 32; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (code !== undefined && code !== 'MODULE_NOT_FOUND') return e
+  }
+  return undefined
 }
 
 let loaded: BindingModule | undefined
@@ -30,13 +44,18 @@ export function defaultBinding(): BindingModule {
     const platform = platformName()
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { version } = require('../package.json') as { version: string }
+    const broken = firstLoadFailure(cause)
     const error = new Error(
-      `ffi-events has no native binding for ${platform} (Node.js ${process.version}). ` +
-        `Install the matching prebuilt package: npm install ffi-events-${platform}@${version}. ` +
-        `It is an optional dependency of ffi-events; it is missing when optional dependencies were ` +
-        `omitted (--omit=optional), when the lockfile was created on another platform ` +
-        `(https://github.com/npm/cli/issues/4828: delete node_modules and package-lock.json, then npm install), ` +
-        `or when no prebuilt package exists for this platform (build from source with a Rust toolchain: npm run build).`,
+      broken !== undefined
+        ? `ffi-events found a native binding for ${platform} (Node.js ${process.version}) but could not load it: ` +
+            `${broken.message}. Reinstall ffi-events-${platform}@${version}, or build from source with a Rust toolchain ` +
+            `(npm run build).`
+        : `ffi-events has no native binding for ${platform} (Node.js ${process.version}). ` +
+            `Install the matching prebuilt package: npm install ffi-events-${platform}@${version}. ` +
+            `It is an optional dependency of ffi-events; it is missing when optional dependencies were ` +
+            `omitted (--omit=optional), when the lockfile was created on another platform ` +
+            `(https://github.com/npm/cli/issues/4828: delete node_modules and package-lock.json, then npm install), ` +
+            `or when no prebuilt package exists for this platform (build from source with a Rust toolchain: npm run build).`,
       { cause },
     ) as Error & { code: string }
     error.code = 'ERR_FFI_EVENTS_NO_BINDING'

@@ -57,6 +57,8 @@ impl Consumer {
             let lost = events.iter().filter(|e| e.seq() != 0).count();
             self.hub.report_undelivered(lost);
             events.clear();
+            // No batch reaches JS, so no poll follows: let producers wake it.
+            self.hub.rearm();
             return Err(Error::new(
                 Status::from(status),
                 "could not allocate a batch buffer",

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ffi_events::{DrainLimits, Emitter, Filter, Hub, SourceHandle, StopToken};
+use ffi_events::{DrainLimits, Emitter, Filter, Hub, Notify, SourceHandle, StopToken};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -199,6 +199,15 @@ impl NativeHub {
     #[napi]
     pub fn emit_raw(&self, name: String, payload: Uint8ArraySlice) -> f64 {
         emit_outcome(self.hub().emitter().emit_raw(&name, &payload))
+    }
+
+    /// Asks for the next batch through the threadsafe function rather than
+    /// `setImmediate`: its wake-up reaches an idle event loop without
+    /// keeping it alive, as an unref'd hub needs. False when the hub has no
+    /// wake-up any more (released or torn down).
+    #[napi]
+    pub fn poll_soon(&self) -> bool {
+        self.wake.as_ref().is_some_and(|wake| wake.notify())
     }
 
     /// Drains one batch now, on this thread; null when there is nothing.

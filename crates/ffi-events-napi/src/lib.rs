@@ -15,7 +15,6 @@
 
 mod batch;
 mod errors;
-mod hrtime;
 mod hub;
 mod options;
 mod sources;

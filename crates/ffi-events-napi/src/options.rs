@@ -7,7 +7,6 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::invalid_arg;
-use crate::hrtime;
 
 /// Options of `new NativeHub(options, deliver)`; every field is optional.
 #[napi(object)]
@@ -24,8 +23,8 @@ pub struct HubOptions {
     /// Most events per batch handed to JS (default 4096).
     pub max_batch_events: Option<u32>,
     /// `process.hrtime.bigint()` at construction, so native timestamps share
-    /// its clock. Used only where the binding cannot read that clock itself
-    /// (Linux and macOS read it natively, which is exact).
+    /// its clock. Used only where the core cannot read that clock itself
+    /// (`ffi_events::hrtime_ns`; Linux and macOS read it directly).
     pub clock_origin_ns: Option<BigInt>,
 }
 
@@ -63,8 +62,6 @@ impl HubOptions {
             }
             None => 0,
         };
-        // Read last, so that the hub's clock starts right after it.
-        let clock_origin_ns = hrtime::now_ns().unwrap_or(clock_origin_ns);
         Ok(HubConfig {
             capacity: self.capacity.map_or(defaults.capacity, |c| c as usize),
             overflow,
@@ -73,6 +70,10 @@ impl HubOptions {
                 .max_event_bytes
                 .map_or(defaults.max_event_bytes, |b| b as usize),
             clock_origin_ns,
+            // Timestamps are `process.hrtime.bigint()` readings where the
+            // core can read that clock; elsewhere they count from the JS
+            // reading above.
+            clock_hrtime: true,
         })
     }
 }

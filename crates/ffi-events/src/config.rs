@@ -41,8 +41,14 @@ pub struct HubConfig {
     pub max_event_bytes: usize,
     /// Reading of the consumer's monotonic clock, in nanoseconds, at the
     /// moment the hub is built; [`Emitter::now_ns`](crate::Emitter::now_ns)
-    /// counts from it.
+    /// counts from it (unless `clock_hrtime` applies).
     pub clock_origin_ns: u64,
+    /// Where [`hrtime_ns`](crate::hrtime_ns) reads the clock of Node's
+    /// `process.hrtime.bigint()` (Linux, macOS),
+    /// [`Emitter::now_ns`](crate::Emitter::now_ns) returns its readings as
+    /// they are, exactly comparable with the JS side's; `clock_origin_ns`
+    /// then serves only on other platforms. Default `false`.
+    pub clock_hrtime: bool,
 }
 
 impl Default for HubConfig {
@@ -53,6 +59,7 @@ impl Default for HubConfig {
             stall_timeout: Some(Duration::from_secs(5)),
             max_event_bytes: 16 << 20,
             clock_origin_ns: 0,
+            clock_hrtime: false,
         }
     }
 }

@@ -83,8 +83,9 @@ pub(crate) struct Shared {
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
     dropped: CachePadded<AtomicU64>,
-    /// True from a wake-up until a drain leaves the ring empty: while set,
-    /// producers do not wake the consumer again.
+    /// True from a wake-up until a drain releases it (it left the ring
+    /// empty, or with `linger` found nothing): while set, producers do not
+    /// wake the consumer again.
     scheduled: CachePadded<AtomicBool>,
     drains: CachePadded<DrainCounters>,
     wakeups: AtomicU64,
@@ -257,7 +258,7 @@ impl Hub {
     pub fn new(config: HubConfig) -> Result<Hub, ConfigError> {
         // First: `clock_origin_ns` was read just before this call, and a
         // large ring takes milliseconds to allocate.
-        let clock = Clock::new(config.clock_origin_ns);
+        let clock = Clock::new(config.clock_origin_ns, config.clock_hrtime);
         config.validate()?;
         let shared = Shared {
             ring: ArrayQueue::new(config.capacity),
@@ -353,6 +354,19 @@ impl Hub {
             hub.drains.batches.fetch_add(1, Ordering::Relaxed);
         }
         Drained { events, more }
+    }
+
+    /// Lets the next event wake the consumer again. For a consumer that
+    /// gives up on a drain it was woken for (it could not take the batch):
+    /// after a lingering drain no wake-up would come otherwise. Wakes it at
+    /// once if events are already waiting.
+    pub fn rearm(&self) {
+        let hub = &*self.shared;
+        hub.scheduled.store(false, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !hub.ring.is_empty() || hub.liveness.has_pending() {
+            hub.wake();
+        }
     }
 
     /// Records that `events` drained events never reached the consumer (it

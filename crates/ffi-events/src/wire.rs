@@ -20,7 +20,8 @@ use crate::event::Event;
 
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 16;
-/// Flag bit: events remain after this batch.
+/// Flag bit: poll again soon ([`Drained::more`](crate::Drained::more)):
+/// events remain, or the consumer is lingering.
 pub const FLAG_MORE: u32 = 1;
 
 /// Lays out drained events in the batch format; keeps its scratch space

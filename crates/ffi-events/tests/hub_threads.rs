@@ -260,3 +260,30 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
     assert_eq!(batch.len(), 4);
     hub.close();
 }
+
+#[test]
+fn rearm_lets_the_next_event_wake_a_consumer_that_gave_up() {
+    let hub = Hub::new(HubConfig {
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let wake = Arc::new(CountingWake(Default::default()));
+    hub.attach(wake.clone());
+    let emitter = hub.emitter();
+    let linger = DrainLimits {
+        linger: true,
+        ..DrainLimits::default()
+    };
+    let mut batch = Vec::new();
+    emitter.emit_raw("e", b"1").unwrap();
+    assert!(hub.drain(&mut batch, linger).more);
+    // The consumer could not take that batch and will not poll again.
+    hub.rearm();
+    emitter.emit_raw("e", b"2").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 2, "the next event woke it");
+    // With events already waiting, rearm wakes at once.
+    hub.rearm();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 3);
+    hub.close();
+}
