@@ -212,8 +212,15 @@ impl ffi_events::Notify for CountingWake {
     }
 }
 
-#[test]
-fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
+/// Drain limits of a consumer that lingers, as the Node binding's does.
+const LINGER: DrainLimits = DrainLimits {
+    max_events: 4096,
+    max_bytes: 4 << 20,
+    linger: true,
+};
+
+/// A hub whose wake-ups are counted.
+fn counted_hub() -> (Hub, Arc<CountingWake>) {
     let hub = Hub::new(HubConfig {
         stall_timeout: None,
         ..HubConfig::default()
@@ -221,16 +228,18 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
     .unwrap();
     let wake = Arc::new(CountingWake(Default::default()));
     hub.attach(wake.clone());
+    (hub, wake)
+}
+
+#[test]
+fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
+    let (hub, wake) = counted_hub();
     let emitter = hub.emitter();
-    let linger = DrainLimits {
-        linger: true,
-        ..DrainLimits::default()
-    };
     let mut batch = Vec::new();
 
     emitter.emit_raw("e", b"1").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 1);
-    let drained = hub.drain(&mut batch, linger);
+    let drained = hub.drain(&mut batch, LINGER);
     assert_eq!(
         (drained.events, drained.more),
         (1, true),
@@ -240,9 +249,9 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
     emitter.emit_raw("e", b"2").unwrap();
     emitter.emit_raw("e", b"3").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 1);
-    let drained = hub.drain(&mut batch, linger);
+    let drained = hub.drain(&mut batch, LINGER);
     assert_eq!((drained.events, drained.more), (2, true));
-    let drained = hub.drain(&mut batch, linger);
+    let drained = hub.drain(&mut batch, LINGER);
     assert_eq!(
         (drained.events, drained.more),
         (0, false),
@@ -263,21 +272,11 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
 
 #[test]
 fn rearm_lets_the_next_event_wake_a_consumer_that_gave_up() {
-    let hub = Hub::new(HubConfig {
-        stall_timeout: None,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    let wake = Arc::new(CountingWake(Default::default()));
-    hub.attach(wake.clone());
+    let (hub, wake) = counted_hub();
     let emitter = hub.emitter();
-    let linger = DrainLimits {
-        linger: true,
-        ..DrainLimits::default()
-    };
     let mut batch = Vec::new();
     emitter.emit_raw("e", b"1").unwrap();
-    assert!(hub.drain(&mut batch, linger).more);
+    assert!(hub.drain(&mut batch, LINGER).more);
     // The consumer could not take that batch and will not poll again.
     hub.rearm();
     emitter.emit_raw("e", b"2").unwrap();
