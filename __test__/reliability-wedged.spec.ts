@@ -1,13 +1,3 @@
-import test from 'ava'
+import { reliabilityTest } from './reliability'
 
-import { runCase } from './reliability'
-
-test('reliability (reduced) 3. wedged JS thread: producers never block, one not_responding, one responding', (t) => {
-  t.timeout(110000 + 10_000)
-  const r = runCase('wedged', 110000)
-  t.log(r.line)
-  t.false(r.timedOut, 'hang guard fired')
-  t.is(r.signal, null, r.stderr)
-  t.is(r.status, 0, r.stderr)
-  t.deepEqual(r.violations, [])
-})
+reliabilityTest('3. wedged JS thread: producers never block, one not_responding, one responding', 'wedged')

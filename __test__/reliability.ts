@@ -1,11 +1,11 @@
 // Runs one case of the reliability suite (stress/) at its reduced size in a
 // child process and returns its result. The full sizes run with
 // `npm run test:stress`.
+import test from 'ava'
 import { spawnSync } from 'node:child_process'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+import { root } from './helpers'
 
 export interface CaseResult {
   status: number | null
@@ -35,4 +35,21 @@ export function runCase(name: string, timeoutMs = 110_000): CaseResult {
     violations: result?.violations ?? ['the case printed no result'],
     stderr: child.stderr,
   }
+}
+
+/**
+ * Registers the ava test of one case: it must finish within `timeoutMs`,
+ * exit cleanly and report no violation. Each case has a spec file of its
+ * own so that ava runs them in parallel processes.
+ */
+export function reliabilityTest(title: string, name: string, timeoutMs = 110_000): void {
+  test(`reliability (reduced) ${title}`, (t) => {
+    t.timeout(timeoutMs + 10_000)
+    const r = runCase(name, timeoutMs)
+    t.log(r.line)
+    t.false(r.timedOut, 'hang guard fired')
+    t.is(r.signal, null, r.stderr)
+    t.is(r.status, 0, r.stderr)
+    t.deepEqual(r.violations, [])
+  })
 }

@@ -59,25 +59,33 @@ export class Batch {
     return (this.tags[i] & 0xff) === LANE_RAW
   }
 
-  /**
-   * Where the payload value starts in the bytes of CBOR-lane event `i`: the
-   * envelope's header (map of two, "eventType", the name, "payload") is
-   * written by the native side with a fixed layout, so it is skipped rather
-   * than decoded.
-   */
-  valueStart(i: number): number {
-    return this.valueStarts[this.tags[i] >>> 8]
-  }
-
   /** The event's bytes: a view that stays valid (the batch is never reused). */
   payload(i: number): Uint8Array {
-    const start = this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
-    return this.bytes.subarray(start, this.payloadStart + this.ends[i])
+    return this.bytes.subarray(this.start(i), this.payloadStart + this.ends[i])
+  }
+
+  /**
+   * The payload value of CBOR-lane event `i`, for decoding: its bytes past
+   * the envelope's header (map of two, "eventType", the name, "payload"),
+   * which the native side writes with a fixed layout, so it is skipped
+   * rather than decoded. `undefined` when the bytes do not start like an
+   * envelope.
+   */
+  value(i: number): Uint8Array | undefined {
+    const start = this.start(i)
+    const valueStart = start + this.valueStarts[this.tags[i] >>> 8]
+    const end = this.payloadStart + this.ends[i]
+    if (valueStart >= end || this.bytes[start] !== ENVELOPE_MAP_HEADER) return undefined
+    return this.bytes.subarray(valueStart, end)
+  }
+
+  private start(i: number): number {
+    return this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
   }
 }
 
 /** CBOR map(2) header byte that starts every envelope. */
-export const ENVELOPE_MAP_HEADER = 0xa2
+const ENVELOPE_MAP_HEADER = 0xa2
 
 /**
  * Bytes of the envelope before the payload value for a name of `nameBytes`

@@ -1,7 +1,7 @@
 import { Decoder, Encoder } from 'cbor-x'
 
 import { EmitRefusal, type NativeHub } from '../binding'
-import { Batch, ENVELOPE_MAP_HEADER } from './batch'
+import { Batch } from './batch'
 import { abortError, closedError, EventHubError, type EventHubErrorCode } from './errors'
 import { defaultBinding, type BindingModule } from './load'
 import type {
@@ -56,8 +56,15 @@ const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 /** What `#decode` returns for an event it could not decode (any CBOR value, `undefined` included, is a payload). */
 const DECODE_FAILED = Symbol('decode failed')
 
-const natives = new WeakMap<EventHub<EventMap>, NativeHub>()
-const bindings = new WeakMap<EventHub<EventMap>, BindingModule>()
+/** Each hub's native side and the binding it came from (the built-in sources must use the same one). */
+const internals = new WeakMap<EventHub<EventMap>, { native: NativeHub; binding: BindingModule }>()
+
+/** The native hub of `hub` and the binding it came from; a `TypeError` for anything but an EventHub. */
+export function internalsOf<Events extends EventMap>(hub: EventHub<Events>): { native: NativeHub; binding: BindingModule } {
+  const found = internals.get(hub as unknown as EventHub<EventMap>)
+  if (found === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
+  return found
+}
 
 /**
  * The native hub behind `hub`, for the built-in sources and for addons that
@@ -65,17 +72,9 @@ const bindings = new WeakMap<EventHub<EventMap>, BindingModule>()
  * `NativeHub` and hand `Emitter`s to their threads.
  */
 export function nativeHubOf<Events extends EventMap>(hub: EventHub<Events>): NativeHub {
-  const native = natives.get(hub as unknown as EventHub<EventMap>)
-  if (native === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
-  return native
+  return internalsOf(hub).native
 }
 
-/** The binding `hub` was built over: the built-in sources must come from the same addon as its native hub. */
-export function bindingOf<Events extends EventMap>(hub: EventHub<Events>): BindingModule {
-  const binding = bindings.get(hub as unknown as EventHub<EventMap>)
-  if (binding === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
-  return binding
-}
 
 /** Second argument of `new EventHub()`, for addons that embed ffi-events. */
 export interface EventHubBindingOptions {
@@ -100,8 +99,6 @@ export interface EventHubBindingOptions {
 export class EventHub<Events extends EventMap = EventMap> {
   readonly #native: NativeHub
   readonly #entries = new Map<number, Entry>()
-  /** `ref()`/`unref()` as last called; polling must not outdo them. */
-  #referenced = true
   /** Listeners per event name, rebuilt from the native registry after any change. */
   readonly #routes = new Map<string, Entry[]>()
   readonly #errorHandlers = new Set<(error: EventHubError) => void>()
@@ -138,8 +135,7 @@ export class EventHub<Events extends EventMap = EventMap> {
       },
       (batch) => this.#deliver(batch),
     )
-    natives.set(this as EventHub<EventMap>, this.#native)
-    bindings.set(this as EventHub<EventMap>, binding)
+    internals.set(this as EventHub<EventMap>, { native: this.#native, binding })
   }
 
   /** Whether `close()` was called. */
@@ -419,14 +415,12 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   /** Lets the hub keep the process alive while it has listeners (the default). */
   ref(): this {
-    this.#referenced = true
     if (!this.closed) this.#native.ref()
     return this
   }
 
   /** Stops the hub from keeping the process alive. */
   unref(): this {
-    this.#referenced = false
     if (!this.closed) this.#native.unref()
     return this
   }
@@ -488,16 +482,15 @@ export class EventHub<Events extends EventMap = EventMap> {
   /**
    * Asks for the next batch: for the rest of a backlog, and while events
    * keep coming (the native side lingers until a poll finds nothing, so
-   * producers make no wake-up call meanwhile). While the hub holds the event
-   * loop, a `setImmediate`; otherwise the threadsafe function, whose wake-up
-   * reaches an idle loop without holding it (an unref'd immediate would
-   * not wake it, and no producer would either).
+   * producers make no wake-up call meanwhile). A `setImmediate` while the
+   * hub holds the event loop; otherwise the native side asks through the
+   * threadsafe function, whose wake-up reaches an idle loop without holding
+   * it (an unref'd immediate would not wake it, and no producer would).
    */
   #schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    const holdsLoop = this.#referenced && this.#entries.size > 0
-    if (holdsLoop || !this.#native.pollSoon()) setImmediate(() => this.#pump())
+    if (!this.#native.pollThroughWakeup()) setImmediate(() => this.#pump())
   }
 
   #pump(): void {
@@ -543,19 +536,25 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   #dispatchOne(batch: Batch, i: number, name: string, route: Entry[]): void {
     const raw = batch.isRaw(i)
-    const bytes = batch.payload(i)
     const meta: EventMeta = { name, seq: batch.seqs[i], lane: raw ? 'raw' : 'cbor' }
-    let payload: unknown = bytes
-    let decoded = raw
+    // Each made on first use: the bytes only for raw listeners (or the raw
+    // lane), the decoded value once for all decoding listeners.
+    let bytes: Uint8Array | undefined
+    let payload: unknown = DECODE_FAILED
     for (let j = 0; j < route.length; j++) {
       const entry = route[j]
       if (!entry.live) continue
-      if (entry.kind !== Kind.Raw && !decoded) {
-        decoded = true
-        payload = this.#decode(bytes, batch.valueStart(i), meta)
-        if (payload === DECODE_FAILED) return this.#deliverRawOnly(route, j + 1, bytes, meta)
+      let value: unknown
+      if (raw || entry.kind === Kind.Raw) {
+        value = bytes ??= batch.payload(i)
+      } else {
+        if (payload === DECODE_FAILED) {
+          payload = this.#decode(batch.value(i), meta)
+          if (payload === DECODE_FAILED) return this.#deliverRawOnly(route, j + 1, batch.payload(i), meta)
+        }
+        value = payload
       }
-      this.#call(entry, name, entry.kind === Kind.Raw ? bytes : payload, meta)
+      this.#call(entry, name, value, meta)
     }
   }
 
@@ -567,11 +566,11 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
-  /** Decodes the payload value of a CBOR-lane event, which starts at `start`; reports failures. */
-  #decode(bytes: Uint8Array, start: number, meta: EventMeta): unknown {
+  /** Decodes the payload value of a CBOR-lane event (`undefined`: not an envelope); reports failures. */
+  #decode(value: Uint8Array | undefined, meta: EventMeta): unknown {
     let cause: unknown
     try {
-      if (bytes.length > start && bytes[0] === ENVELOPE_MAP_HEADER) return decoder.decode(bytes.subarray(start))
+      if (value !== undefined) return decoder.decode(value)
       cause = new TypeError(`expected a map { eventType: '${meta.name}', payload }`)
     } catch (error) {
       cause = error

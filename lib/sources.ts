@@ -1,5 +1,5 @@
 import type { BurstResult, SourceControl } from '../binding'
-import { bindingOf, nativeHubOf, type EventHub } from './hub'
+import { internalsOf, type EventHub } from './hub'
 import type { EventMap } from './types'
 import {
   validateInteger,
@@ -60,9 +60,9 @@ export interface Tick {
 }
 
 function openHub(hub: EventHub<EventMap>, source: string) {
-  const native = nativeHubOf(hub)
+  const internals = internalsOf(hub)
   if (hub.closed) throw closedError(source)
-  return { native, binding: bindingOf(hub) }
+  return internals
 }
 
 /**

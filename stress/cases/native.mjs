@@ -40,6 +40,7 @@ export async function run({ reduced, root }) {
   const summary = /loom_model: (\d+) passed, (\d+) failed \(([\d.]+)s\)/.exec(l.stdout)
   check.eq(l.status, 0, `loom model exit status (${l.out.trim().split('\n').slice(-8).join(' / ')})`)
   check.that(summary !== null, 'loom model printed no summary')
+  check.that(summary !== null && Number(summary[1]) > 0, 'loom ran no model')
   const loomLine = summary ? `loom${reduced ? ' (max 2 preemptions)' : ' (exhaustive)'}: ${summary[1]} models passed, ${summary[2]} failed, ${summary[3]} s` : 'loom: no result'
   return {
     figures: { valgrind: vgLine, loom: loomLine, notes },

@@ -91,8 +91,7 @@ enum Encoding {
     Tick,
 }
 
-/// Nanoseconds on `process.hrtime.bigint()`'s clock, the way the ffi-events
-/// hub aligns its clock: an origin read in JS plus an `Instant` elapsed.
+/// Nanoseconds on `process.hrtime.bigint()`'s clock.
 #[derive(Clone, Copy)]
 struct Clock {
     origin: Instant,
@@ -107,9 +106,14 @@ impl Clock {
         }
     }
 
+    /// The clock ffi-events stamps with, so that both contenders' latencies
+    /// are measured alike: `process.hrtime.bigint()`'s own clock where it can
+    /// be read, else the JS reading plus the time elapsed since.
     fn now_ns(&self) -> u64 {
-        self.origin_ns
-            .saturating_add(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        ffi_events::hrtime_ns().unwrap_or_else(|| {
+            self.origin_ns
+                .saturating_add(u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        })
     }
 }
 

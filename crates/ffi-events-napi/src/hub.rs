@@ -50,6 +50,8 @@ pub struct HubStats {
 #[napi(custom_finalize)]
 pub struct NativeHub {
     consumer: Arc<Consumer>,
+    /// For emits from JS, made once rather than per call.
+    emitter: Emitter,
     /// `None` once released.
     wake: Option<Arc<TsfnWake>>,
     /// `None` once released.
@@ -89,6 +91,7 @@ impl NativeHub {
         consumer.hub.attach(wake.clone());
         let hook = Hook::install(&env, &consumer)?;
         Ok(NativeHub {
+            emitter: consumer.hub.emitter(),
             consumer,
             wake: Some(wake),
             hook: Some(hook),
@@ -103,7 +106,7 @@ impl NativeHub {
 
     /// A producer handle for native threads (for addons that embed the hub).
     pub fn emitter(&self) -> Emitter {
-        self.hub().emitter()
+        self.emitter.clone()
     }
 
     /// Starts a thread the hub stops and joins on close (for addons that
@@ -191,23 +194,24 @@ impl NativeHub {
     /// sequence number, or a negated `EmitRefusal`.
     #[napi]
     pub fn emit_cbor(&self, name: String, payload: Uint8ArraySlice) -> f64 {
-        emit_outcome(self.hub().emitter().emit_cbor(&name, &payload))
+        emit_outcome(self.emitter.emit_cbor(&name, &payload))
     }
 
     /// Emits bytes on the raw lane. Returns the sequence number, or a
     /// negated `EmitRefusal`.
     #[napi]
     pub fn emit_raw(&self, name: String, payload: Uint8ArraySlice) -> f64 {
-        emit_outcome(self.hub().emitter().emit_raw(&name, &payload))
+        emit_outcome(self.emitter.emit_raw(&name, &payload))
     }
 
-    /// Asks for the next batch through the threadsafe function rather than
-    /// `setImmediate`: its wake-up reaches an idle event loop without
-    /// keeping it alive, as an unref'd hub needs. False when the hub has no
-    /// wake-up any more (released or torn down).
+    /// Asks for the next batch through the threadsafe function when the hub
+    /// does not hold the event loop (unref'd, no listeners or closed): its
+    /// wake-up reaches an idle loop without keeping it alive. Returns false
+    /// when it did not ask, and the caller polls with `setImmediate`: the
+    /// hub holds the loop, or it has no wake-up any more.
     #[napi]
-    pub fn poll_soon(&self) -> bool {
-        self.wake.as_ref().is_some_and(|wake| wake.notify())
+    pub fn poll_through_wakeup(&self) -> bool {
+        !self.holds_loop && self.wake.as_ref().is_some_and(|wake| wake.notify())
     }
 
     /// Drains one batch now, on this thread; null when there is nothing.
