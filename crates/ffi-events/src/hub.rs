@@ -78,7 +78,11 @@ struct DrainCounters {
 
 pub(crate) struct Shared {
     pub(crate) config: HubConfig,
-    ring: ArrayQueue<Event>,
+    /// Padded: its own fields (buffer pointer, capacity) are read by every
+    /// push and pop, and must not share a line with the counters and the
+    /// notify slot that wake-ups write (unpadded, `emit_raw` with a draining
+    /// consumer ran 3–4 times slower in most runs).
+    ring: CachePadded<ArrayQueue<Event>>,
     gate: CachePadded<Gate>,
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
@@ -261,7 +265,7 @@ impl Hub {
         let clock = Clock::new(config.clock_origin_ns, config.clock_hrtime);
         config.validate()?;
         let shared = Shared {
-            ring: ArrayQueue::new(config.capacity),
+            ring: CachePadded::new(ArrayQueue::new(config.capacity)),
             clock,
             config,
             gate: CachePadded::default(),
