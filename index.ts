@@ -1,5 +1,6 @@
 /**
- * ffi-events: typed events from native Rust threads to TypeScript listeners.
+ * ffi-events: typed events from native threads (Rust crates and any C-ABI
+ * library) to TypeScript listeners.
  *
  * @example
  * import { EventHub, sources } from 'ffi-events'
@@ -9,25 +10,33 @@
  * sources.ticker(hub, { name: 'tick', intervalMs: 10, count: 3 })
  */
 export { EventHub, nativeHubOf } from './lib/hub'
-export type { EventHubBindingOptions } from './lib/hub'
+export type { EventHubBindingOptions, NativeHubHandle } from './lib/hub'
 export type { BindingModule } from './lib/load'
 export { EventHubError } from './lib/errors'
 export type { EventHubErrorCode, EventHubErrorOptions } from './lib/errors'
+export { NativeSink, staleSinkCalls } from './lib/sink'
+export type { NativeSinkFormat } from './lib/sink'
 export { sources } from './lib/sources'
 export type { BurstOptions, BurstResult, SourceControl, Tick, TickerOptions } from './lib/sources'
 export type {
   AllEvents,
+  AnyEventArgs,
   AnyListener,
   BuiltinEvents,
   EventHubOptions,
   EventHubStats,
+  EmitName,
   EventMap,
   EventMeta,
   EventName,
   EventsOptions,
   Lane,
   Listener,
+  LivenessEventName,
   LivenessPayload,
+  NativeSinkOptions,
+  NativeSinkStats,
+  RawEventName,
   RawListener,
   WaitForOptions,
 } from './lib/types'

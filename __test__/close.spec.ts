@@ -4,7 +4,7 @@ import { EventHub, EventHubError, sources } from 'ffi-events'
 import { runNode } from './helpers'
 
 test('close delivers every accepted event, then refuses on and emit with a clear error', async (t) => {
-  const hub = new EventHub<{ x: number }>()
+  const hub = new EventHub<{ x: number; frame: Uint8Array }>()
   const got: number[] = []
   hub.on('x', (n) => got.push(n))
   for (let i = 0; i < 100; i++) hub.emit('x', i)
@@ -13,7 +13,7 @@ test('close delivers every accepted event, then refuses on and emit with a clear
   t.true(hub.closed)
   t.throws(() => hub.on('x', () => {}), { instanceOf: EventHubError, message: /closed EventHub/ })
   t.throws(() => hub.emit('x', 1), { instanceOf: EventHubError, message: /Cannot call emit\(\) on a closed EventHub/ })
-  t.throws(() => hub.emitRaw('x', new Uint8Array(1)), { instanceOf: EventHubError })
+  t.throws(() => hub.emitRaw('frame', new Uint8Array(1)), { instanceOf: EventHubError })
   const stats = hub.stats()
   t.is(stats.emitted, stats.delivered + stats.dropped)
 })
@@ -122,35 +122,79 @@ test('an unref()ed hub lets the process exit even while every poll finds a new e
 
 test('delivery keeps going when the hub does not hold the event loop', (t) => {
   // Between the polls there is nothing else to wake the loop: a ticker every
-  // 20 µs, and one timer long after. The native side lingers after each
-  // batch, so producers do not wake the JS thread; the next poll must.
+  // 20 µs, and one timer, a hang guard far longer than the run. The native
+  // side lingers after each batch, so producers do not wake the JS thread;
+  // the next poll must. Were a poll lost, the ticks would wait in the ring
+  // until the guard fired. The ring has room for every event the sources
+  // here can emit, so the books must balance with nothing dropped however
+  // loaded the machine is; the test waits for counts, never for time.
+  const count = 20_000
   for (const setup of [
-    // No listener at first (the hub does not hold the loop), one added later.
-    `hub.ref(); setTimeout(() => hub.on('tick', () => { n++ }), 50)`,
+    // No listener at first (the hub does not hold the loop; events nobody
+    // hears are drained and counted as delivered), then one added while a
+    // source is still emitting, then the counted ticks start.
+    `hub.ref()
+      const pre = sources.ticker(hub, { name: 'pre', intervalMs: 1, count: 60000 })
+      waiting = setInterval(() => {
+        if (hub.stats().delivered < 20) return
+        clearInterval(waiting)
+        preRunning = pre.running
+        hub.on('tick', onTick)
+        sources.ticker(hub, { name: 'tick', intervalMs: 0.02, count: COUNT })
+      }, 1)`,
     // unref()ed, with a listener from the start.
-    `hub.unref(); hub.on('tick', () => { n++ })`,
+    `hub.unref()
+      hub.on('tick', onTick)
+      sources.ticker(hub, { name: 'tick', intervalMs: 0.02, count: COUNT })`,
   ]) {
     const result = runNode(
       `
       const { EventHub, sources } = require('ffi-events')
-      const hub = new EventHub()
+      const COUNT = ${count}
+      // 131,072 slots: more than the 60,000 'pre' ticks and the COUNT ticks together.
+      const hub = new EventHub({ capacity: 1 << 17 })
       let n = 0
+      let inOrder = true
+      let preRunning = null
+      let waiting
+      const onTick = (tick) => {
+        if (tick.n !== n) inOrder = false
+        if (++n === COUNT) finish('all ticks heard')
+      }
+      function finish(how) {
+        clearTimeout(guard)
+        clearInterval(waiting)
+        hub.close().then(() => {
+          const s = hub.stats()
+          console.log(JSON.stringify({ how, n, inOrder, preRunning, emitted: s.emitted, delivered: s.delivered, dropped: s.dropped, queued: s.queued }))
+        })
+      }
+      const guard = setTimeout(() => finish('hang guard fired'), 30000)
       ${setup}
-      sources.ticker(hub, { name: 'tick', intervalMs: 0.02, count: 20000 })
-      setTimeout(() => {
-        const s = hub.stats()
-        console.log(JSON.stringify({ n, emitted: s.emitted, dropped: s.dropped }))
-        hub.close()
-      }, 3000)
     `,
-      20_000,
+      45_000,
     )
-    t.is(result.status, 0, `${setup}: ${result.stderr}`)
-    const { n, emitted, dropped } = JSON.parse(result.stdout) as { n: number; emitted: number; dropped: number }
-    t.is(emitted, 20000, setup)
-    t.is(dropped, 0, `${setup}: nothing waited in a full ring`)
-    if (setup.startsWith('hub.unref')) t.is(n, 20000, setup)
-    else t.true(n > 15000, `${setup}: the late listener heard ${n} of 20000`)
+    const name = setup.split('\n')[0]
+    t.false(result.timedOut, name)
+    t.is(result.status, 0, `${name}: ${result.stderr}`)
+    const r = JSON.parse(result.stdout) as {
+      how: string
+      n: number
+      inOrder: boolean
+      preRunning: boolean | null
+      emitted: number
+      delivered: number
+      dropped: number
+      queued: number
+    }
+    t.is(r.how, 'all ticks heard', `${name}: heard ${r.n} of ${count} before the hang guard`)
+    t.is(r.n, count, name)
+    t.true(r.inOrder, `${name}: ticks in order`)
+    t.is(r.dropped, 0, `${name}: the ring has room for everything, so nothing is dropped`)
+    t.is(r.queued, 0, `${name}: close() delivered what was accepted`)
+    t.is(r.emitted, r.delivered + r.dropped + r.queued, name)
+    if (setup.startsWith('hub.ref')) t.true(r.preRunning, `${name}: the listener was added while events were flowing`)
+    else t.is(r.emitted, count, name)
   }
 })
 

@@ -69,7 +69,7 @@ test('without a native binding, the error names the platform package to install'
   const error = JSON.parse(result.stdout) as { name: string; code: string; message: string; cause: string }
   const { platform, arch } = process
   const version = (createRequire(import.meta.url)(join(root, 'package.json')) as { version: string }).version
-  t.is(error.name, 'Error')
+  t.is(error.name, 'EventHubError')
   t.is(error.code, 'ERR_FFI_EVENTS_NO_BINDING')
   t.regex(error.message, new RegExp(`no native binding for ${platform}-${arch}`))
   t.true(error.message.includes(`npm install ffi-events-${platform}-${arch}`), error.message)

@@ -8,7 +8,15 @@ import { endianness } from 'node:os'
 if (endianness() !== 'LE') throw new Error('ffi-events supports little-endian platforms only')
 
 const FLAG_MORE = 1
-const LANE_RAW = 1
+
+/** Lanes, as in `ffi_events::Lane`. */
+export const LANE_CBOR = 0
+export const LANE_RAW = 1
+export const LANE_JSON = 2
+/** A sink's report of malformed input; the bytes are the reason. */
+export const LANE_MALFORMED = 3
+/** A foreign library's error (`ret != 0`); the bytes are its message. */
+export const LANE_NATIVE_ERROR = 4
 
 /** A decoded view of one batch; `payload(i)` is a view into the batch. */
 export class Batch {
@@ -21,6 +29,7 @@ export class Batch {
   /** Per name: where the payload value starts in a CBOR-lane event (after the envelope's header). */
   private readonly valueStarts: number[]
   private readonly bytes: Uint8Array
+  private readonly buffer: Buffer
   private readonly payloadStart: number
 
   constructor(buffer: Buffer) {
@@ -49,14 +58,21 @@ export class Batch {
     }
     this.payloadStart = namesStart + head[3]
     this.bytes = new Uint8Array(ab, base, aligned.length)
+    this.buffer = aligned
   }
 
   name(i: number): string {
     return this.names[this.tags[i] >>> 8]
   }
 
-  isRaw(i: number): boolean {
-    return (this.tags[i] & 0xff) === LANE_RAW
+  /** The event's lane: one of the `LANE_*` values. */
+  lane(i: number): number {
+    return this.tags[i] & 0xff
+  }
+
+  /** The event's bytes as UTF-8 text (JSON, reasons, library messages); invalid sequences become U+FFFD. */
+  text(i: number): string {
+    return this.buffer.toString('utf8', this.start(i), this.payloadStart + this.ends[i])
   }
 
   /** The event's bytes: a view that stays valid (the batch is never reused). */

@@ -4,6 +4,8 @@ export type EventHubErrorCode =
   | 'ERR_EVENT_DECODE'
   | 'ERR_LISTENER_THREW'
   | 'ERR_WAIT_TIMEOUT'
+  | 'ERR_NATIVE_ERROR'
+  | 'ERR_FFI_EVENTS_NO_BINDING'
 
 /** Options of the `EventHubError` constructor. */
 export interface EventHubErrorOptions {
@@ -12,7 +14,7 @@ export interface EventHubErrorOptions {
   eventName?: string
   /** Its sequence number. */
   seq?: number
-  /** The underlying error (a decode failure, what a listener threw). */
+  /** The underlying error (a decode failure, what a listener threw or rejected with). */
   cause?: unknown
 }
 

@@ -1,19 +1,25 @@
-import { Decoder, Encoder } from 'cbor-x'
+import { Encoder } from 'cbor-x'
 
 import { EmitRefusal, type NativeHub } from '../binding'
 import { Batch } from './batch'
-import { abortError, closedError, EventHubError, type EventHubErrorCode } from './errors'
+import { Dispatcher, Kind, rethrowLater } from './dispatch'
+import { closedError, EventHubError } from './errors'
+import { holdWhileListening, track, untrack } from './lifetime'
 import { defaultBinding, type BindingModule } from './load'
+import { NativeSink } from './sink'
 import type {
   AllEvents,
   AnyListener,
+  EmitName,
   EventHubOptions,
   EventHubStats,
   EventMap,
-  EventMeta,
   EventName,
   EventsOptions,
   Listener,
+  LivenessEventName,
+  NativeSinkOptions,
+  RawEventName,
   RawListener,
   WaitForOptions,
 } from './types'
@@ -29,52 +35,47 @@ import {
   validateOneOf,
   validateSignal,
 } from './validate'
+import { iterate, waitFor, type Subscribable } from './waiting'
 
-const enum Kind {
-  On,
-  Once,
-  Raw,
-  Any,
-}
-
-interface Entry {
-  readonly id: number
-  readonly kind: Kind
-  readonly fn: (...args: never[]) => unknown
-  /** False from the moment `off` removes it, so a dispatch in progress skips it. */
-  live: boolean
-}
-
-// Byte strings are copied out of the batch so that a payload a listener keeps
-// never pins (or aliases) the batch buffer.
-const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 const encoder = new Encoder({ useRecords: false, variableMapSize: true })
 
 /** Mirrors `HubConfig::default().max_event_bytes`, for error messages. */
 const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
 
-/** What `#decode` returns for an event it could not decode (any CBOR value, `undefined` included, is a payload). */
-const DECODE_FAILED = Symbol('decode failed')
+const LIVENESS_NAMES: ReadonlySet<string> = new Set<LivenessEventName>(['not_responding', 'responding'])
+
+/**
+ * The native hub behind an `EventHub`, as `nativeHubOf` hands it out: an
+ * opaque value to pass to an addon's own functions (which take it as their
+ * binding's `NativeHub`). It offers no methods to call from JavaScript.
+ */
+export interface NativeHubHandle {
+  readonly __nativeHubHandle: never
+}
+
+interface Internals {
+  native: NativeHub
+  binding: BindingModule
+}
 
 /** Each hub's native side and the binding it came from (the built-in sources must use the same one). */
-const internals = new WeakMap<EventHub<EventMap>, { native: NativeHub; binding: BindingModule }>()
+const internals = new WeakMap<object, Internals>()
 
 /** The native hub of `hub` and the binding it came from; a `TypeError` for anything but an EventHub. */
-export function internalsOf<Events extends EventMap>(hub: EventHub<Events>): { native: NativeHub; binding: BindingModule } {
-  const found = internals.get(hub as unknown as EventHub<EventMap>)
+export function internalsOf(hub: object): Internals {
+  const found = internals.get(hub)
   if (found === undefined) throw new TypeError('The "hub" argument must be an instance of EventHub')
   return found
 }
 
 /**
- * The native hub behind `hub`, for the built-in sources and for addons that
- * embed ffi-events: pass it to your addon's functions, which take a
- * `NativeHub` and hand `Emitter`s to their threads.
+ * The native hub behind `hub`, for addons that embed ffi-events: pass it to
+ * your addon's functions, which take a `NativeHub` and hand `Emitter`s to
+ * their threads.
  */
-export function nativeHubOf<Events extends EventMap>(hub: EventHub<Events>): NativeHub {
-  return internalsOf(hub).native
+export function nativeHubOf<Events extends EventMap>(hub: EventHub<Events>): NativeHubHandle {
+  return internalsOf(hub).native as unknown as NativeHubHandle
 }
-
 
 /** Second argument of `new EventHub()`, for addons that embed ffi-events. */
 export interface EventHubBindingOptions {
@@ -87,28 +88,27 @@ export interface EventHubBindingOptions {
   binding?: BindingModule
 }
 
-
 /**
  * Typed events from native threads, delivered on this JS thread in batches.
  *
- * Listeners are called in subscription order; one that throws does not stop
- * the others, and its error goes to `onError` handlers (or, with none, is
- * rethrown asynchronously as an uncaught exception). Promise continuations
- * started by a listener run after the whole batch, not after each event.
+ * Listeners are called in subscription order; one that throws (or returns a
+ * promise that rejects) does not stop the others, and its error goes to
+ * `onError` handlers (or, with none, is rethrown asynchronously as an
+ * uncaught exception). Promise continuations started by a listener run
+ * after the whole batch, not after each event.
+ *
+ * Lifetime: a hub with listeners stays alive (and, unless `unref()`'d,
+ * keeps the process alive); a hub without listeners that the application no
+ * longer references is garbage-collected and closed.
  */
-export class EventHub<Events extends EventMap = EventMap> {
+export class EventHub<Events extends EventMap = Record<string, unknown>> implements AsyncDisposable {
   readonly #native: NativeHub
-  readonly #entries = new Map<number, Entry>()
-  /** Listeners per event name, rebuilt from the native registry after any change. */
-  readonly #routes = new Map<string, Entry[]>()
-  readonly #errorHandlers = new Set<(error: EventHubError) => void>()
+  readonly #dispatcher: Dispatcher
   /** Called once when the hub closes: pending `waitFor`s and `events()` iterators. */
   readonly #onClose = new Set<() => void>()
   #closing: Promise<void> | undefined
   #dispatching = false
   #pumpScheduled = false
-  #listenerErrors = 0
-  #decodeErrors = 0
   readonly #maxEventBytes: number
 
   constructor(options: EventHubOptions = {}, advanced: EventHubBindingOptions = {}) {
@@ -124,7 +124,7 @@ export class EventHub<Events extends EventMap = EventMap> {
     validateInteger(options.maxEventBytes, 'options.maxEventBytes', 1, 2 ** 30)
     validateInteger(options.maxBatchEvents, 'options.maxBatchEvents', 1, 2 ** 24)
     this.#maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES
-    this.#native = new binding.NativeHub(
+    const native = new binding.NativeHub(
       {
         capacity: options.capacity,
         overflow: options.overflow,
@@ -133,9 +133,27 @@ export class EventHub<Events extends EventMap = EventMap> {
         maxBatchEvents: options.maxBatchEvents,
         clockOriginNs: process.hrtime.bigint(),
       },
-      (batch) => this.#deliver(batch),
+      EventHub.#trampoline(new WeakRef(this as unknown as EventHub<EventMap>)),
     )
-    internals.set(this as EventHub<EventMap>, { native: this.#native, binding })
+    this.#native = native
+    this.#dispatcher = new Dispatcher({
+      snapshot: (name) => native.snapshot(name),
+      off: (id) => this.off(id),
+    })
+    internals.set(this, { native, binding })
+    track(this, native)
+  }
+
+  /**
+   * The delivery function the native side holds for as long as it lives.
+   * It reaches the hub through a weak reference, so that holding it does
+   * not keep a hub without listeners from being collected.
+   */
+  static #trampoline(hub: WeakRef<EventHub<EventMap>>): (batch: Buffer | null) => void {
+    return (batch) => {
+      const live = hub.deref()
+      if (live !== undefined) live.#deliver(batch)
+    }
   }
 
   /** Whether `close()` was called. */
@@ -149,8 +167,8 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   #add(name: string | null, kind: Kind, fn: (...args: never[]) => unknown): number {
     const id = this.#native.addListener(name)
-    this.#entries.set(id, { id, kind, fn, live: true })
-    this.#routes.clear()
+    this.#dispatcher.add({ id, kind, name, fn, live: true })
+    holdWhileListening(this, this.#dispatcher.entries.size)
     return id
   }
 
@@ -172,9 +190,10 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   /**
    * Calls `listener` with the exact bytes of every `name` event: the CBOR
-   * envelope on the CBOR lane, the payload as emitted on the raw lane.
-   * The bytes are a view into the batch buffer; it is never reused, so they
-   * may be kept (keeping them keeps that batch's memory alive).
+   * envelope on the CBOR lane, the payload as emitted on the raw lane, the
+   * text on the JSON lane. The bytes are a view into the batch buffer; it
+   * is never reused, so they may be kept (keeping them keeps that batch's
+   * memory alive).
    */
   onRaw<K extends EventName<Events>>(name: K, listener: RawListener<K>): number {
     validateName(name)
@@ -183,7 +202,7 @@ export class EventHub<Events extends EventMap = EventMap> {
     return this.#add(name, Kind.Raw, listener)
   }
 
-  /** Calls `listener` with the name and decoded payload of every event. */
+  /** Calls `listener` with the name and decoded payload of every event; checking the name narrows the payload. */
   onAny(listener: AnyListener<Events>): number {
     validateFunction(listener, 'listener')
     this.#assertOpen('onAny')
@@ -192,21 +211,28 @@ export class EventHub<Events extends EventMap = EventMap> {
 
   /** Removes a listener; true once, false for 0, unknown or removed ids. */
   off(id: number): boolean {
-    if (typeof id !== 'number') return false
-    const entry = this.#entries.get(id)
-    if (entry === undefined) return false
-    entry.live = false
-    this.#entries.delete(id)
-    this.#routes.clear()
+    if (typeof id !== 'number' || !this.#dispatcher.remove(id)) return false
+    holdWhileListening(this, this.#dispatcher.entries.size)
     return this.#native.removeListener(id)
   }
 
-  /** Removes every listener; ids keep increasing afterwards. Returns how many were removed. */
-  removeAllListeners(): number {
-    for (const entry of this.#entries.values()) entry.live = false
-    this.#entries.clear()
-    this.#routes.clear()
-    return this.#native.removeAllListeners()
+  /**
+   * Removes the listeners of `name` (`onAny` ones stay), or every listener
+   * when `name` is omitted; ids keep increasing afterwards. Returns how many
+   * were removed.
+   */
+  removeAllListeners(name?: EventName<Events>): number {
+    let removed: number
+    if (name === undefined) {
+      this.#dispatcher.removeWhere(() => true)
+      removed = this.#native.removeAllListeners()
+    } else {
+      validateName(name)
+      this.#dispatcher.removeWhere((entry) => entry.name === name)
+      removed = this.#native.removeListenersOf(name)
+    }
+    holdWhileListening(this, this.#dispatcher.entries.size)
+    return removed
   }
 
   /** Listeners of `name` (`onAny` ones not counted), or all listeners when omitted. */
@@ -220,23 +246,37 @@ export class EventHub<Events extends EventMap = EventMap> {
     return this.#native.eventNames() as Array<EventName<Events>>
   }
 
-  /** Calls `handler` with delivery errors (undecodable events, throwing listeners). Returns a function that removes it. */
+  /**
+   * Calls `handler` with delivery errors: undecodable events, listeners
+   * that threw or rejected, errors and malformed input from native sinks.
+   * Returns a function that removes it.
+   */
   onError(handler: (error: EventHubError) => void): () => void {
     validateFunction(handler, 'handler')
-    this.#errorHandlers.add(handler)
+    this.#dispatcher.errorHandlers.add(handler)
     return () => {
-      this.#errorHandlers.delete(handler)
+      this.#dispatcher.errorHandlers.delete(handler)
     }
+  }
+
+  #validateEmitName(name: unknown, method: string): asserts name is string {
+    validateName(name)
+    if (LIVENESS_NAMES.has(name)) {
+      throw Object.assign(
+        new RangeError(`The "name" argument must not be '${name}': only the hub emits liveness events (${method})`),
+        { code: 'ERR_INVALID_ARG_VALUE' },
+      )
+    }
+    this.#assertOpen(method)
   }
 
   /**
    * Emits `payload` from JS through the same ring as native events,
    * encoded as CBOR. Returns false when the ring was full (the event is
-   * counted as dropped).
+   * counted as dropped). Liveness names are refused with a `RangeError`.
    */
-  emit<K extends EventName<Events>>(name: K, payload: AllEvents<Events>[K]): boolean {
-    validateName(name)
-    this.#assertOpen('emit')
+  emit<K extends EmitName<Events>>(name: K, payload: Events[K & keyof Events]): boolean {
+    this.#validateEmitName(name, 'emit')
     let bytes: Uint8Array
     try {
       bytes = encoder.encode(payload)
@@ -250,11 +290,14 @@ export class EventHub<Events extends EventMap = EventMap> {
     return this.#outcome(this.#native.emitCbor(name, bytes), 'emit', bytes.length)
   }
 
-  /** Emits `bytes` on the raw lane; listeners get exactly these bytes. Returns false when the ring was full. */
-  emitRaw<K extends EventName<Events>>(name: K, bytes: Uint8Array): boolean {
-    validateName(name)
+  /**
+   * Emits `bytes` on the raw lane; listeners get exactly these bytes, as a
+   * `Uint8Array`. Only names whose payload type admits a `Uint8Array` are
+   * accepted. Returns false when the ring was full.
+   */
+  emitRaw<K extends RawEventName<Events>>(name: K, bytes: Uint8Array): boolean {
+    this.#validateEmitName(name, 'emitRaw')
     validateBytes(bytes, 'bytes')
-    this.#assertOpen('emitRaw')
     return this.#outcome(this.#native.emitRaw(name, bytes), 'emitRaw', bytes.length)
   }
 
@@ -263,10 +306,9 @@ export class EventHub<Events extends EventMap = EventMap> {
    * it is not checked: listeners get an `ERR_EVENT_DECODE` error if it is
    * not valid CBOR). Returns false when the ring was full.
    */
-  emitCbor<K extends EventName<Events>>(name: K, payload: Uint8Array): boolean {
-    validateName(name)
+  emitCbor<K extends EmitName<Events>>(name: K, payload: Uint8Array): boolean {
+    this.#validateEmitName(name, 'emitCbor')
     validateBytes(payload, 'payload')
-    this.#assertOpen('emitCbor')
     return this.#outcome(this.#native.emitCbor(name, payload), 'emitCbor', payload.length)
   }
 
@@ -284,44 +326,56 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
+  /**
+   * A C entry into this hub for a foreign library (C, C++, Nim, Go, Zig):
+   * register `sink.callback` with `sink.userData` as the library's event
+   * callback. Calls copy the event into the ring and return at once.
+   */
+  nativeSink(options: NativeSinkOptions = {}): NativeSink {
+    validateObject(options, 'options')
+    validateOneOf(options.format, 'options.format', ['envelope', 'cbor', 'raw', 'json'] as const)
+    const format = options.format ?? 'envelope'
+    const { name } = options
+    if (format === 'envelope') {
+      if (name !== undefined) {
+        throw invalidValue('options.name', "must be omitted with format 'envelope' (each event is named by its eventType)", name)
+      }
+    } else {
+      if (name === undefined) throw invalidValue('options.name', `is required with format '${format}'`, name)
+      validateName(name, 'options.name')
+      if (LIVENESS_NAMES.has(name)) {
+        throw Object.assign(new RangeError(`The "options.name" argument must not be '${name}': only the hub emits liveness events`), {
+          code: 'ERR_INVALID_ARG_VALUE',
+        })
+      }
+    }
+    this.#assertOpen('nativeSink')
+    return new NativeSink(this.#native.openSink(format, name))
+  }
+
+  #subscribable<K extends EventName<Events>>(name: K): Subscribable<AllEvents<Events>[K]> {
+    const hub = this
+    return {
+      get closed() {
+        return hub.closed
+      },
+      once: (listener) => this.once(name, listener),
+      on: (listener) => this.on(name, listener),
+      off: (id) => this.off(id),
+      onClose: (fn) => {
+        this.#onClose.add(fn)
+        return () => this.#onClose.delete(fn)
+      },
+    }
+  }
+
   /** Resolves with the payload of the next `name` event. */
   waitFor<K extends EventName<Events>>(name: K, options: WaitForOptions = {}): Promise<AllEvents<Events>[K]> {
     validateName(name)
     validateObject(options, 'options')
     validateSignal(options.signal, 'options.signal')
     validateNumber(options.timeoutMs, 'options.timeoutMs', 0, 2 ** 31 - 1)
-    const { signal, timeoutMs } = options
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(closedError('waitFor'))
-      if (signal?.aborted) return reject(abortError(signal))
-      let timer: NodeJS.Timeout | undefined
-      const settle = (): void => {
-        this.off(id)
-        if (timer !== undefined) clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
-        this.#onClose.delete(onClose)
-      }
-      const onAbort = (): void => {
-        settle()
-        reject(abortError(signal as AbortSignal))
-      }
-      const onClose = (): void => {
-        settle()
-        reject(closedError('waitFor'))
-      }
-      const id = this.once(name, (payload) => {
-        settle()
-        resolve(payload)
-      })
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          settle()
-          reject(new EventHubError(`No "${name}" event within ${timeoutMs} ms`, { code: 'ERR_WAIT_TIMEOUT', eventName: name }))
-        }, timeoutMs)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.#onClose.add(onClose)
-    })
+    return waitFor(this.#subscribable(name), name, options.signal, options.timeoutMs)
   }
 
   /**
@@ -334,83 +388,13 @@ export class EventHub<Events extends EventMap = EventMap> {
     validateObject(options, 'options')
     validateSignal(options.signal, 'options.signal')
     this.#assertOpen('events')
-    type P = AllEvents<Events>[K]
-    const { signal } = options
-    const queue: P[] = []
-    let head = 0
-    let wake: (() => void) | undefined
-    let ended = false
-    let failure: { reason: unknown } | undefined
-    const notify = (): void => {
-      const w = wake
-      wake = undefined
-      w?.()
-    }
-    const id = this.on(name, (payload) => {
-      queue.push(payload)
-      notify()
-    })
-    const onClose = (): void => {
-      ended = true
-      notify()
-    }
-    const onAbort = (): void => {
-      failure = { reason: abortError(signal as AbortSignal) }
-      notify()
-    }
-    const cleanup = (): void => {
-      ended = true
-      this.off(id)
-      this.#onClose.delete(onClose)
-      signal?.removeEventListener('abort', onAbort)
-      queue.length = 0
-      head = 0
-      notify()
-    }
-    this.#onClose.add(onClose)
-    if (signal?.aborted) onAbort()
-    else signal?.addEventListener('abort', onAbort, { once: true })
-
-    const iterator: AsyncIterableIterator<P> = {
-      next: async (): Promise<IteratorResult<P>> => {
-        for (;;) {
-          if (failure !== undefined) {
-            const { reason } = failure
-            cleanup()
-            failure = undefined
-            throw reason
-          }
-          if (head < queue.length) {
-            const value = queue[head++]
-            if (head > 1024 && head * 2 > queue.length) {
-              queue.splice(0, head)
-              head = 0
-            }
-            return { value, done: false }
-          }
-          if (ended) {
-            cleanup()
-            return { value: undefined, done: true }
-          }
-          await new Promise<void>((resolve) => {
-            wake = resolve
-          })
-        }
-      },
-      return: async (): Promise<IteratorResult<P>> => {
-        cleanup()
-        return { value: undefined, done: true }
-      },
-      [Symbol.asyncIterator]() {
-        return iterator
-      },
-    }
-    return iterator
+    return iterate(this.#subscribable(name), options.signal)
   }
 
   /** The hub's counters (see `EventHubStats`). */
   stats(): EventHubStats {
-    return { ...this.#native.stats(), listenerErrors: this.#listenerErrors, decodeErrors: this.#decodeErrors }
+    const { listenerErrors, decodeErrors } = this.#dispatcher
+    return { ...this.#native.stats(), listenerErrors, decodeErrors }
   }
 
   /** Lets the hub keep the process alive while it has listeners (the default). */
@@ -426,9 +410,10 @@ export class EventHub<Events extends EventMap = EventMap> {
   }
 
   /**
-   * Stops accepting events (producers get `Closed`), stops and joins the
-   * built-in sources, delivers every event accepted before, then resolves.
-   * Idempotent: later calls return the same promise.
+   * Stops accepting events (producers get `Closed`), closes its native
+   * sinks, stops and joins the built-in sources, delivers every event
+   * accepted before, then resolves. Idempotent: later calls return the same
+   * promise.
    */
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
@@ -437,6 +422,7 @@ export class EventHub<Events extends EventMap = EventMap> {
       const finish = (): void => {
         this.#drainAll()
         this.#native.release()
+        untrack(this)
         for (const onClose of [...this.#onClose]) onClose()
         resolve()
       }
@@ -461,6 +447,16 @@ export class EventHub<Events extends EventMap = EventMap> {
     }
   }
 
+  #dispatch(batch: Batch): void {
+    const outer = this.#dispatching
+    this.#dispatching = true
+    try {
+      this.#dispatcher.dispatch(batch)
+    } finally {
+      this.#dispatching = outer
+    }
+  }
+
   /**
    * Dispatches one batch (from the native wake-up, or drained by the pump)
    * and schedules the next when more is waiting. Must never throw: it runs
@@ -475,7 +471,7 @@ export class EventHub<Events extends EventMap = EventMap> {
       this.#dispatch(batch)
       if (batch.more) this.#schedulePump()
     } catch (error) {
-      this.#rethrowLater(error)
+      rethrowLater(error)
     }
   }
 
@@ -500,116 +496,9 @@ export class EventHub<Events extends EventMap = EventMap> {
       buffer = this.#native.drain()
     } catch (error) {
       this.#pumpScheduled = false
-      this.#rethrowLater(error)
+      rethrowLater(error)
       return
     }
     this.#deliver(buffer)
-  }
-
-  #route(name: string): Entry[] {
-    let route = this.#routes.get(name)
-    if (route === undefined) {
-      route = []
-      for (const id of this.#native.snapshot(name)) {
-        const entry = this.#entries.get(id)
-        if (entry !== undefined) route.push(entry)
-      }
-      this.#routes.set(name, route)
-    }
-    return route
-  }
-
-  #dispatch(batch: Batch): void {
-    const outer = this.#dispatching
-    this.#dispatching = true
-    try {
-      for (let i = 0; i < batch.count; i++) {
-        const name = batch.name(i)
-        const route = this.#route(name)
-        if (route.length === 0) continue
-        this.#dispatchOne(batch, i, name, route)
-      }
-    } finally {
-      this.#dispatching = outer
-    }
-  }
-
-  #dispatchOne(batch: Batch, i: number, name: string, route: Entry[]): void {
-    const raw = batch.isRaw(i)
-    const meta: EventMeta = { name, seq: batch.seqs[i], lane: raw ? 'raw' : 'cbor' }
-    // Each made on first use: the bytes only for raw listeners (or the raw
-    // lane), the decoded value once for all decoding listeners.
-    let bytes: Uint8Array | undefined
-    let payload: unknown = DECODE_FAILED
-    for (let j = 0; j < route.length; j++) {
-      const entry = route[j]
-      if (!entry.live) continue
-      let value: unknown
-      if (raw || entry.kind === Kind.Raw) {
-        value = bytes ??= batch.payload(i)
-      } else {
-        if (payload === DECODE_FAILED) {
-          payload = this.#decode(batch.value(i), meta)
-          if (payload === DECODE_FAILED) return this.#deliverRawOnly(route, j + 1, batch.payload(i), meta)
-        }
-        value = payload
-      }
-      this.#call(entry, name, value, meta)
-    }
-  }
-
-  /** After a decode failure only the remaining raw listeners (from `route[from]` on) get the event. */
-  #deliverRawOnly(route: Entry[], from: number, bytes: Uint8Array, meta: EventMeta): void {
-    for (let j = from; j < route.length; j++) {
-      const entry = route[j]
-      if (entry.live && entry.kind === Kind.Raw) this.#call(entry, meta.name, bytes, meta)
-    }
-  }
-
-  /** Decodes the payload value of a CBOR-lane event (`undefined`: not an envelope); reports failures. */
-  #decode(value: Uint8Array | undefined, meta: EventMeta): unknown {
-    let cause: unknown
-    try {
-      if (value !== undefined) return decoder.decode(value)
-      cause = new TypeError(`expected a map { eventType: '${meta.name}', payload }`)
-    } catch (error) {
-      cause = error
-    }
-    this.#decodeErrors++
-    this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) is not a valid CBOR envelope`, meta, cause)
-    return DECODE_FAILED
-  }
-
-  #call(entry: Entry, name: string, value: unknown, meta: EventMeta): void {
-    try {
-      if (entry.kind === Kind.Once) this.off(entry.id)
-      const fn = entry.fn as (...args: unknown[]) => unknown
-      if (entry.kind === Kind.Any) fn(name, value, meta)
-      else fn(value, meta)
-    } catch (cause) {
-      this.#listenerErrors++
-      this.#report('ERR_LISTENER_THREW', `A listener of "${name}" threw`, meta, cause)
-    }
-  }
-
-  /** Hands a delivery error to the `onError` handlers, or rethrows it asynchronously when there are none. */
-  #report(code: EventHubErrorCode, what: string, meta: EventMeta, cause: unknown): void {
-    const reason = cause instanceof Error ? cause.message : String(cause)
-    const error = new EventHubError(`${what}: ${reason}`, { code, eventName: meta.name, seq: meta.seq, cause })
-    if (this.#errorHandlers.size === 0) return this.#rethrowLater(error)
-    for (const handler of [...this.#errorHandlers]) {
-      try {
-        handler(error)
-      } catch (handlerError) {
-        this.#rethrowLater(handlerError)
-      }
-    }
-  }
-
-  /** Surfaces an error as an uncaught exception without unwinding through native code. */
-  #rethrowLater(error: unknown): void {
-    process.nextTick(() => {
-      throw error
-    })
   }
 }

@@ -1,7 +1,11 @@
 import type * as Generated from '../binding'
+import { EventHubError } from './errors'
 
 /** A module with the exports of the generated binding: `binding.js`, or your own addon that links `ffi-events-napi`. */
 export type BindingModule = Pick<typeof Generated, 'NativeHub' | 'startTicker' | 'startBurst'>
+
+/** The full generated binding of this package. */
+export type OwnBinding = typeof Generated
 
 /** The napi-rs platform name of this process, as in `ffi-events-<platform>`. */
 function platformName(): string {
@@ -28,24 +32,24 @@ function firstLoadFailure(error: unknown): Error | undefined {
   return undefined
 }
 
-let loaded: BindingModule | undefined
+let loaded: OwnBinding | undefined
 
 /**
  * The generated loader (`binding.js`), loaded on first use. Its own error
  * names neither the platform nor the package; this one does, and keeps the
  * loader's error (with every attempt chained) as `cause`.
  */
-export function defaultBinding(): BindingModule {
+export function defaultBinding(): OwnBinding {
   if (loaded !== undefined) return loaded
   try {
-    loaded = require('../binding') as BindingModule
+    loaded = require('../binding') as OwnBinding
     return loaded
   } catch (cause) {
     const platform = platformName()
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { version } = require('../package.json') as { version: string }
     const broken = firstLoadFailure(cause)
-    const error = new Error(
+    throw new EventHubError(
       broken !== undefined
         ? `ffi-events found a native binding for ${platform} (Node.js ${process.version}) but could not load it: ` +
             `${broken.message}. Reinstall ffi-events-${platform}@${version}, or build from source with a Rust toolchain ` +
@@ -56,9 +60,7 @@ export function defaultBinding(): BindingModule {
             `omitted (--omit=optional), when the lockfile was created on another platform ` +
             `(https://github.com/npm/cli/issues/4828: delete node_modules and package-lock.json, then npm install), ` +
             `or when no prebuilt package exists for this platform (build from source with a Rust toolchain: npm run build).`,
-      { cause },
-    ) as Error & { code: string }
-    error.code = 'ERR_FFI_EVENTS_NO_BINDING'
-    throw error
+      { code: 'ERR_FFI_EVENTS_NO_BINDING', cause },
+    )
   }
 }

@@ -14,17 +14,39 @@ export interface BuiltinEvents {
   responding: LivenessPayload
 }
 
-/** An event map: event name to payload type. */
-export type EventMap = Record<string, unknown>
+/**
+ * An event map: event name to payload type, declared as an interface or a
+ * type alias. Declare an event as `Uint8Array` (or `unknown`) to emit it on
+ * the raw lane.
+ *
+ * @example
+ * interface Events { tick: { n: number }; frame: Uint8Array }
+ */
+export type EventMap = object
 
-/** The user's events plus the built-in liveness events. */
-export type AllEvents<E extends EventMap> = E & BuiltinEvents
+/** The names the hub reserves for its own liveness events. */
+export type LivenessEventName = keyof BuiltinEvents
+
+/** The user's events plus the built-in liveness events (which win a name clash). */
+export type AllEvents<E extends EventMap> = Omit<E, LivenessEventName> & BuiltinEvents
 
 /** Names a listener can subscribe to. */
 export type EventName<E extends EventMap> = Extract<keyof AllEvents<E>, string>
 
+/** Names `emit` accepts: the map's own, never a liveness name. */
+export type EmitName<E extends EventMap> = Exclude<Extract<keyof E, string>, LivenessEventName>
+
+/**
+ * Names `emitRaw` accepts: those whose payload type admits a `Uint8Array`
+ * (declared `Uint8Array`, or `unknown`), since raw-lane events reach
+ * listeners as bytes.
+ */
+export type RawEventName<E extends EventMap> = {
+  [K in EmitName<E>]: Uint8Array extends E[K & keyof E] ? K : never
+}[EmitName<E>]
+
 /** Which lane an event came through. */
-export type Lane = 'cbor' | 'raw'
+export type Lane = 'cbor' | 'raw' | 'json'
 
 /** What a listener learns about the event besides its payload. */
 export interface EventMeta<K extends string = string> {
@@ -35,26 +57,63 @@ export interface EventMeta<K extends string = string> {
    * listener that hears everything is a dropped event. 0 for liveness events.
    */
   seq: number
-  /** `'cbor'`: emitted as a value; `'raw'`: emitted as bytes. */
+  /** `'cbor'`: emitted as a value; `'raw'`: emitted as bytes; `'json'`: JSON text from a native sink. */
   lane: Lane
 }
 
-/** A listener of decoded payloads. */
+/**
+ * A listener of decoded payloads. It may be async: a returned promise that
+ * rejects is reported to `onError` like a synchronous throw.
+ */
 export type Listener<P, K extends string = string> = (payload: P, meta: EventMeta<K>) => void
 
 /** A listener of the exact bytes emitted. */
 export type RawListener<K extends string = string> = (bytes: Uint8Array, meta: EventMeta<K>) => void
 
-/** A listener of every event. */
-export type AnyListener<E extends EventMap> = (
-  name: EventName<E>,
-  payload: AllEvents<E>[EventName<E>],
-  meta: EventMeta<EventName<E>>,
-) => void
+/**
+ * The arguments of an `onAny` listener: one `[name, payload, meta]` tuple
+ * per event, so that checking `name` narrows `payload`.
+ */
+export type AnyEventArgs<E extends EventMap> = {
+  [K in EventName<E>]: [name: K, payload: AllEvents<E>[K], meta: EventMeta<K>]
+}[EventName<E>]
+
+/** `AnyEventArgs` without `meta`, for listeners that take two parameters. */
+type AnyEventPair<E extends EventMap> = {
+  [K in EventName<E>]: [name: K, payload: AllEvents<E>[K]]
+}[EventName<E>]
+
+/** `AnyEventArgs` with the name only. */
+type AnyEventName<E extends EventMap> = {
+  [K in EventName<E>]: [name: K]
+}[EventName<E>]
+
+/**
+ * A listener of every event, taking `(name, payload, meta)` or fewer
+ * parameters; checking `name` narrows `payload` and `meta`. (One function
+ * type per arity: TypeScript narrows a rest union only when the listener
+ * declares as many parameters as its tuples have.)
+ *
+ * @example
+ * hub.onAny((name, payload) => {
+ *   if (name === 'tick') console.log(payload.n) // payload is Events['tick'] here
+ * })
+ */
+export type AnyListener<E extends EventMap> = string extends EventName<E>
+  ? // A map with a string index signature (the default): nothing to narrow.
+    (name: string, payload: unknown, meta: EventMeta<string>) => unknown
+  :
+      | ((...args: AnyEventArgs<E>) => unknown)
+      | ((...args: AnyEventPair<E>) => unknown)
+      | ((...args: AnyEventName<E>) => unknown)
 
 /** Options of `new EventHub()`. */
 export interface EventHubOptions {
-  /** Events the ring holds (default 1024, at most 16,777,216). */
+  /**
+   * Events the ring holds (default 1024, at most 16,777,216). The ring is
+   * allocated up front at 48 bytes per slot (48 KiB by default, 768 MiB at
+   * the maximum); event bytes are allocated per event on top.
+   */
   capacity?: number
   /** On a full ring: refuse the new event (`'reject'`, default) or drop the oldest (`'dropOldest'`). */
   overflow?: 'reject' | 'dropOldest'
@@ -82,8 +141,43 @@ export interface EventHubStats {
   runningThreads: number
   /** Listener calls that threw. */
   listenerErrors: number
-  /** CBOR-lane events that did not decode as an envelope. */
+  /** Events that did not decode (CBOR or JSON), and malformed input from native sinks. */
   decodeErrors: number
+}
+
+/** Options of `hub.nativeSink()`. */
+export interface NativeSinkOptions {
+  /**
+   * What the library passes as `msg`:
+   * - `'envelope'` (default): a CBOR map `{ eventType, payload }` as nim-ffi
+   *   libraries send; each event is named by its `eventType`.
+   * - `'cbor'`: one bare CBOR value, the payload of an event named `name`.
+   * - `'raw'`: bytes, delivered as a `Uint8Array` copy.
+   * - `'json'`: UTF-8 JSON text, parsed on the JS thread.
+   */
+  format?: 'envelope' | 'cbor' | 'raw' | 'json'
+  /** The name of every event of a `'cbor'`, `'raw'` or `'json'` sink; not allowed with `'envelope'`. */
+  name?: string
+}
+
+/** Counters of a native sink; `calls` is the sum of the outcomes. */
+export interface NativeSinkStats {
+  /** Every call through the sink's handle while it was open or closed. */
+  calls: number
+  /** Events the ring took (reports of library errors and malformed input included). */
+  accepted: number
+  /** Refused: the ring was full (also counted in the hub's `dropped`). */
+  dropped: number
+  /** Refused: the sink or its hub was closed. */
+  closed: number
+  /** Refused: longer than `maxEventBytes`. */
+  tooLarge: number
+  /** Refused: `msg` NULL with a length, or a bad name or lane given to `ffi_events_emit`. */
+  invalid: number
+  /** Calls with `ret != 0`: delivered to `onError` as `ERR_NATIVE_ERROR`. */
+  nativeErrors: number
+  /** Inputs the native side found malformed: delivered to `onError` as `ERR_EVENT_DECODE`. */
+  malformed: number
 }
 
 /** Options of `waitFor`. */

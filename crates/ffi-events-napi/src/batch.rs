@@ -3,6 +3,7 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
+use ffi_events::sink_table::{self, SinkHandle};
 use ffi_events::{BatchEncoder, DrainLimits, Event, Hub};
 use napi::bindgen_prelude::*;
 
@@ -21,6 +22,8 @@ pub(crate) struct Consumer {
     scratch: Mutex<Scratch>,
     /// Set by the env cleanup hook once it has run (and consumed its data).
     pub(crate) torn_down: AtomicBool,
+    /// Sinks opened on this hub; closed with it.
+    sinks: Mutex<Vec<SinkHandle>>,
 }
 
 impl Consumer {
@@ -30,7 +33,27 @@ impl Consumer {
             limits,
             scratch: Mutex::default(),
             torn_down: AtomicBool::new(false),
+            sinks: Mutex::default(),
         }
+    }
+
+    /// Remembers a sink, to close it when the hub closes.
+    pub(crate) fn add_sink(&self, handle: SinkHandle) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget sinks closed on their own, so that opening and closing
+        // sinks on one hub does not grow this list.
+        sinks.retain(|&h| sink_table::is_open(h));
+        sinks.push(handle);
+    }
+
+    /// Closes the hub's sinks and then the hub (stopping and joining its
+    /// threads). Idempotent.
+    pub(crate) fn close(&self) {
+        let sinks = std::mem::take(&mut *self.sinks.lock().unwrap_or_else(|p| p.into_inner()));
+        for handle in sinks {
+            sink_table::close(handle);
+        }
+        self.hub.close();
     }
 
     /// Drains one batch into a new `Buffer` allocated by V8 (never an

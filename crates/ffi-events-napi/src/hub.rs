@@ -2,13 +2,17 @@
 
 use std::sync::Arc;
 
-use ffi_events::{DrainLimits, Emitter, Filter, Hub, Notify, SourceHandle, StopToken};
+use ffi_events::{
+    sink_table, DrainLimits, Emitter, Filter, Hub, Notify, Sink, SinkFormat, SourceHandle,
+    StopToken,
+};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::batch::Consumer;
 use crate::errors::{config_error, emit_outcome, spawn_error};
 use crate::options::HubOptions;
+use crate::sink::NativeSink;
 use crate::teardown::Hook;
 use crate::wake::{self, TsfnWake};
 
@@ -165,6 +169,50 @@ impl NativeHub {
         Ok(removed as u32)
     }
 
+    /// Unsubscribes the listeners of `name` (not those of every event);
+    /// returns how many there were.
+    #[napi]
+    pub fn remove_listeners_of(&mut self, env: Env, name: String) -> Result<u32> {
+        let removed = self.hub().registry().remove_name(&name);
+        self.update_loop_hold(&env)?;
+        Ok(removed as u32)
+    }
+
+    /// Opens a sink for foreign libraries: `format` is `'envelope'`,
+    /// `'cbor'`, `'raw'` or `'json'`; `name` is required for all but
+    /// `'envelope'`, which refuses it.
+    #[napi]
+    pub fn open_sink(&self, format: String, name: Option<String>) -> Result<NativeSink> {
+        let format = match format.as_str() {
+            "envelope" => SinkFormat::Envelope,
+            "cbor" => SinkFormat::Cbor,
+            "raw" => SinkFormat::Raw,
+            "json" => SinkFormat::Json,
+            other => {
+                return Err(Error::new(
+                    Status::InvalidArg,
+                    format!("format must be 'envelope', 'cbor', 'raw' or 'json', got '{other}'"),
+                ))
+            }
+        };
+        if self.hub().is_closed() {
+            return Err(Error::new(Status::GenericFailure, "the hub is closed"));
+        }
+        let sink = Arc::new(
+            Sink::new(format, name.as_deref())
+                .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?,
+        );
+        let handle = sink_table::open(sink.clone(), self.emitter.clone())
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
+        self.consumer.add_sink(handle);
+        // A close that raced this open: the hub's sink list was already
+        // taken, so close this one here.
+        if self.hub().is_closed() {
+            sink_table::close(handle);
+        }
+        Ok(NativeSink::new(handle, sink))
+    }
+
     /// Listeners of `name`, or of all names and every event when omitted.
     #[napi]
     pub fn listener_count(&self, name: Option<String>) -> u32 {
@@ -263,21 +311,23 @@ impl NativeHub {
     /// already accepted stay queued for `drain`. Idempotent.
     #[napi]
     pub fn close(&mut self, env: Env) -> Result<()> {
-        self.hub().close();
+        self.consumer.close();
         self.update_loop_hold(&env)
     }
 
     /// After the last `drain`: releases the delivery function and the
-    /// cleanup hook. Idempotent; implies `close`.
+    /// cleanup hook. Idempotent; implies `close`. Every step runs even when
+    /// an earlier one fails; the first failure is returned.
     #[napi]
     pub fn release(&mut self, env: Env) -> Result<()> {
-        self.close(env)?;
+        let closed = self.close(env);
         self.hub().detach();
         self.wake = None;
-        if let Some(hook) = self.hook.take() {
-            hook.remove(&env, &self.consumer);
-        }
-        Ok(())
+        let unhooked = match self.hook.take() {
+            Some(hook) => hook.remove(&env, &self.consumer),
+            None => Ok(()),
+        };
+        closed.and(unhooked)
     }
 
     /// Whether `close` was called (or the environment tore the hub down).

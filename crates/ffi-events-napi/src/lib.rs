@@ -54,6 +54,7 @@ mod batch;
 mod errors;
 mod hub;
 mod options;
+mod sink;
 mod sources;
 mod teardown;
 mod wake;
@@ -61,6 +62,9 @@ mod wake;
 pub use errors::EmitRefusal;
 pub use hub::{HubStats, NativeHub};
 pub use options::HubOptions;
+pub use sink::{
+    ffi_events_emit, ffi_events_sink_callback, stale_sink_calls, NativeSink, NativeSinkStats,
+};
 pub use sources::{
     start_burst, start_ticker, BurstOptions, BurstResult, SourceControl, TickerOptions,
 };

@@ -37,14 +37,29 @@ impl Hook {
     }
 
     /// Unregisters the hook unless it already ran.
-    pub(crate) fn remove(self, env: &Env, consumer: &Consumer) {
+    ///
+    /// # Errors
+    /// When Node refuses to remove the hook. Its data is then left to the
+    /// hook (a `Weak`, which keeps nothing alive), never freed here: the
+    /// hook may still run and take it.
+    pub(crate) fn remove(self, env: &Env, consumer: &Consumer) -> Result<()> {
         if consumer.torn_down.load(Ordering::Acquire) {
-            return;
+            return Ok(());
         }
         // SAFETY: JS thread of `env`, the hook is registered with this data.
-        unsafe { napi::sys::napi_remove_env_cleanup_hook(env.raw(), Some(on_teardown), self.data) };
-        // SAFETY: the hook can no longer run, so the data is ours again.
+        let status = unsafe {
+            napi::sys::napi_remove_env_cleanup_hook(env.raw(), Some(on_teardown), self.data)
+        };
+        if status != napi::sys::Status::napi_ok {
+            return Err(Error::new(
+                Status::from(status),
+                "could not remove the env cleanup hook",
+            ));
+        }
+        // SAFETY: the hook was removed and can no longer run, so the data is
+        // ours again.
         drop(unsafe { Weak::from_raw(self.data.cast::<Consumer>()) });
+        Ok(())
     }
 }
 
@@ -56,7 +71,7 @@ unsafe extern "C" fn on_teardown(data: *mut c_void) {
     let _ = std::panic::catch_unwind(move || {
         if let Some(consumer) = consumer.upgrade() {
             consumer.torn_down.store(true, Ordering::Release);
-            consumer.hub.close();
+            consumer.close();
             consumer.hub.detach();
         }
     });

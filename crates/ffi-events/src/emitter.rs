@@ -109,6 +109,17 @@ impl Emitter {
         self.shared.offer(Event::raw(name, bytes)?)
     }
 
+    /// Queues an event built elsewhere in the crate (a sink's): the one
+    /// offer path every producer takes.
+    pub(crate) fn offer(&self, event: Event) -> Result<u64, EmitError> {
+        self.shared.offer(event)
+    }
+
+    /// The hub's `max_event_bytes`.
+    pub(crate) fn max_event_bytes(&self) -> usize {
+        self.shared.config.max_event_bytes
+    }
+
     /// Tells the hub this producer is alive.
     ///
     /// After the first heartbeat, a gap longer than the hub's

@@ -14,6 +14,22 @@ pub enum Lane {
     Cbor = 0,
     /// The bytes are delivered exactly as emitted.
     Raw = 1,
+    /// The bytes are UTF-8 JSON text, parsed by the consumer.
+    Json = 2,
+    /// Not an event: input a sink could not take as one. The bytes are the
+    /// reason (UTF-8); the consumer reports a decode error.
+    Malformed = 3,
+    /// Not an event: a foreign library reported an error (`ret != 0`). The
+    /// bytes are its message, as it sent them.
+    NativeError = 4,
+}
+
+impl Lane {
+    /// Whether events of this lane are reports for the consumer's error
+    /// handlers rather than events for listeners.
+    pub fn is_report(self) -> bool {
+        matches!(self, Lane::Malformed | Lane::NativeError)
+    }
 }
 
 /// An event in the ring, waiting to be delivered.
@@ -47,6 +63,31 @@ impl Event {
         let mut event = Event::with_capacity(name, Lane::Raw, bytes.len())?;
         event.data.extend_from_slice(bytes);
         Ok(event)
+    }
+
+    /// A JSON-lane event carrying UTF-8 JSON text; the consumer parses it.
+    pub(crate) fn json(name: &str, text: &[u8]) -> Result<Event, EmitError> {
+        let mut event = Event::with_capacity(name, Lane::Json, text.len())?;
+        event.data.extend_from_slice(text);
+        Ok(event)
+    }
+
+    /// A report (a [`Lane::is_report`] lane) about input that came through
+    /// a sink named `name`, or through an unnamed one when `name` is empty.
+    pub(crate) fn report(lane: Lane, name: &str, text: &[u8]) -> Event {
+        debug_assert!(lane.is_report());
+        // Longer names were refused when the sink was made; cut rather than
+        // fail, a report must not be lost.
+        let name = &name.as_bytes()[..name.len().min(crate::MAX_NAME_BYTES)];
+        let mut data = Vec::with_capacity(name.len() + text.len());
+        data.extend_from_slice(name);
+        data.extend_from_slice(text);
+        Event {
+            seq: 0,
+            lane,
+            name_len: name.len() as u8,
+            data,
+        }
     }
 
     /// A CBOR-lane event whose payload is serialized with serde.
@@ -83,7 +124,7 @@ impl Event {
         self.lane
     }
 
-    /// The event name.
+    /// The event name; empty for a report from an unnamed sink.
     pub fn name(&self) -> &str {
         // The constructors copy the name from a `&str`, so these bytes are
         // valid UTF-8; a failure here would be a bug in this module.

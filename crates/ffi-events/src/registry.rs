@@ -136,6 +136,33 @@ impl Registry {
         removed
     }
 
+    /// Removes the listeners of `name` (not [`Filter::Any`] ones) and returns
+    /// how many there were; other names keep theirs, as with Node's
+    /// `emitter.removeAllListeners(name)`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ffi_events::{Filter, Registry};
+    /// let registry = Registry::new();
+    /// registry.add(Filter::Name("tick".into())).unwrap();
+    /// registry.add(Filter::Name("tock".into())).unwrap();
+    /// let any = registry.add(Filter::Any).unwrap();
+    /// assert_eq!(registry.remove_name("tick"), 1);
+    /// assert_eq!(registry.count("tock"), 1);
+    /// assert!(registry.contains(any.get()));
+    /// ```
+    pub fn remove_name(&self, name: &str) -> usize {
+        let mut state = self.lock();
+        let Some(listeners) = state.by_name.remove(name) else {
+            return 0;
+        };
+        for id in &listeners {
+            state.filters.remove(&id.get());
+        }
+        state.names.retain(|n| &**n != name);
+        listeners.len()
+    }
+
     /// Whether `id` is currently subscribed.
     pub fn contains(&self, id: u64) -> bool {
         self.lock().filters.contains_key(&id)
@@ -225,6 +252,21 @@ mod tests {
         let tick2 = registry.add(name("tick")).unwrap();
         assert_eq!(registry.snapshot("tick"), vec![any1, tick, any2, tick2]);
         assert_eq!(registry.snapshot("none"), vec![any1, any2]);
+    }
+
+    #[test]
+    fn removing_one_name_keeps_other_names_and_any_listeners() {
+        let registry = Registry::new();
+        registry.add(name("tick")).unwrap();
+        registry.add(name("tick")).unwrap();
+        let tock = registry.add(name("tock")).unwrap();
+        let any = registry.add(Filter::Any).unwrap();
+        assert_eq!(registry.remove_name("tick"), 2);
+        assert_eq!(registry.remove_name("tick"), 0);
+        assert_eq!(registry.names(), vec!["tock"]);
+        assert_eq!(registry.snapshot("tock"), vec![tock, any]);
+        assert_eq!(registry.total(), 2);
+        assert_eq!(registry.add(name("tick")).unwrap().get(), 5);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A burst: `count` events as fast as `threads` threads can emit them.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -90,7 +90,22 @@ struct Progress {
     skipped: AtomicU64,
     max_emit_ns: AtomicU64,
     threads_left: AtomicUsize,
+    /// Set when a thread's job panicked: the promise then rejects.
+    panicked: AtomicBool,
     deferred: Mutex<Option<JsDeferred<BurstResult, Resolver>>>,
+}
+
+/// Finishes its thread's share of a burst when dropped, so that a job that
+/// panics still settles the promise (it rejects).
+struct FinishOnDrop<'a>(&'a Progress);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.panicked.store(true, Ordering::Release);
+        }
+        self.0.finish_thread();
+    }
 }
 
 impl Progress {
@@ -98,6 +113,7 @@ impl Progress {
         if self.threads_left.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
+        let panicked = self.panicked.load(Ordering::Acquire);
         let result = BurstResult {
             emitted: self.emitted.load(Ordering::Acquire) as f64,
             rejected: self.rejected.load(Ordering::Acquire) as f64,
@@ -110,8 +126,13 @@ impl Progress {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
-        if let Some(deferred) = deferred {
-            deferred.resolve(Box::new(move |_env| Ok(result)));
+        match deferred {
+            Some(deferred) if panicked => deferred.reject(Error::new(
+                Status::GenericFailure,
+                "a burst thread panicked; its events were not all emitted",
+            )),
+            Some(deferred) => deferred.resolve(Box::new(move |_env| Ok(result))),
+            None => {}
         }
     }
 }
@@ -164,6 +185,7 @@ pub fn start_burst<'env>(
         skipped: AtomicU64::new(0),
         max_emit_ns: AtomicU64::new(0),
         threads_left: AtomicUsize::new(threads as usize),
+        panicked: AtomicBool::new(false),
         deferred: Mutex::new(Some(deferred)),
     });
     let name: Arc<str> = options.name.into();
@@ -182,8 +204,8 @@ pub fn start_burst<'env>(
                 payload_bytes,
                 measure,
             };
+            let _finish = FinishOnDrop(&shared);
             job.run(&emitter, &stop, &shared);
-            shared.finish_thread();
         });
         if let Err(err) = started {
             // Threads not started count as finished, having skipped their share.
