@@ -147,3 +147,15 @@ test('native timestamps stay on the process.hrtime.bigint() clock whatever the r
     await hub.close()
   }
 })
+
+test('only the hub emits liveness events: emit, emitRaw and emitCbor refuse their names', async (t) => {
+  const hub = new EventHub()
+  const payload = { reason: 'queue_full', queued: 0, dropped: 0 }
+  for (const name of ['not_responding', 'responding']) {
+    t.throws(() => hub.emit(name, payload), { instanceOf: RangeError, message: /must not be '.*': only the hub emits liveness events/ })
+    t.throws(() => hub.emitRaw(name, new Uint8Array(1)), { instanceOf: RangeError })
+    t.throws(() => hub.emitCbor(name, new Uint8Array([0])), { instanceOf: RangeError })
+  }
+  t.is(hub.stats().emitted, 0)
+  await hub.close()
+})

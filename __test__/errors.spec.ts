@@ -67,3 +67,43 @@ test('an error thrown by an onError handler is rethrown asynchronously too', (t)
   t.is(result.status, 0, result.stderr)
   t.is(result.stdout.trim(), 'handler failed')
 })
+
+test('a listener whose promise rejects reports to onError with the event, like a throw', async (t) => {
+  const hub = new EventHub<{ tick: { n: number } }>()
+  const errors: EventHubError[] = []
+  let after = 0
+  hub.on('tick', async (tick) => {
+    await Promise.resolve()
+    throw new Error(`async boom ${tick.n}`)
+  })
+  hub.on('tick', () => {
+    after++
+  })
+  hub.onError((e) => errors.push(e))
+  hub.emit('tick', { n: 7 })
+  await until(() => errors.length === 1)
+  t.is(after, 1)
+  t.is(errors[0].code, 'ERR_LISTENER_THREW')
+  t.is(errors[0].eventName, 'tick')
+  t.is(errors[0].seq, 1)
+  t.regex(errors[0].message, /A listener of "tick" rejected: async boom 7/)
+  t.is((errors[0].cause as Error).message, 'async boom 7')
+  t.is(hub.stats().listenerErrors, 1)
+  await hub.close()
+})
+
+test('a rejected async listener is never an unhandled rejection', (t) => {
+  // Node's default for an unhandled rejection is to crash the process.
+  const result = runNode(`
+    const { EventHub } = require('ffi-events')
+    const hub = new EventHub()
+    hub.on('x', async () => { throw new Error('rejected') })
+    hub.onError((err) => {
+      console.log(JSON.stringify({ code: err.code, cause: err.cause.message }))
+      setTimeout(() => hub.close(), 20)
+    })
+    hub.emit('x', 1)
+  `)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout), { code: 'ERR_LISTENER_THREW', cause: 'rejected' })
+})

@@ -1,0 +1,109 @@
+// Type tests, checked by `npm run typecheck` (part of `npm test`): each
+// `@ts-expect-error` fails the check if the line below it compiles, so
+// misuse that type-checks is caught as surely as use that does not.
+import {
+  EventHub,
+  nativeHubOf,
+  type EventHubError,
+  type EventHubErrorCode,
+  type EventMeta,
+  type NativeSink,
+  type NativeSinkStats,
+} from 'ffi-events'
+
+interface Events {
+  tick: { n: number }
+  status: { s: string }
+  frame: Uint8Array
+}
+
+// An interface is an event map (TS2344 before).
+const hub = new EventHub<Events>()
+
+// A type alias is one too, and the default map takes any name.
+const aliased = new EventHub<{ tick: { n: number } }>()
+aliased.on('tick', (tick) => tick.n.toFixed())
+const untyped = new EventHub()
+untyped.on('anything', (payload: unknown) => payload)
+untyped.onAny((name: string, payload: unknown, meta: EventMeta) => [name, payload, meta.seq])
+
+// Listeners get the declared payload, liveness events included.
+hub.on('tick', (tick, meta) => {
+  const n: number = tick.n
+  const name: 'tick' = meta.name
+  return [n, name]
+})
+hub.on('not_responding', (payload) => payload.reason satisfies 'queue_full' | 'stalled')
+// @ts-expect-error a tick has no `s`
+hub.on('tick', (tick) => tick.s)
+// @ts-expect-error no such event
+hub.on('tock', () => {})
+// Async listeners are accepted (a rejection reaches onError).
+hub.on('tick', async (tick) => {
+  await Promise.resolve(tick.n)
+})
+
+// onAny narrows the payload on the name, with one, two or three parameters.
+hub.onAny((name, payload) => {
+  if (name === 'tick') return payload.n.toFixed()
+  if (name === 'status') return payload.s.toUpperCase()
+  if (name === 'frame') return payload.byteLength
+  return payload.reason
+})
+hub.onAny((name, payload, meta) => {
+  if (name === 'tick') {
+    const seq: number = meta.seq
+    const tickName: 'tick' = meta.name
+    return [payload.n, seq, tickName]
+  }
+})
+hub.onAny((name) => name.length)
+hub.onAny(() => undefined)
+hub.onAny((name, payload) => {
+  // @ts-expect-error a tick has no `s`
+  if (name === 'tick') return payload.s
+})
+
+// Raw-lane events are declared as bytes: emitRaw takes only those names.
+hub.emitRaw('frame', new Uint8Array(1))
+hub.on('frame', (bytes) => bytes.byteLength)
+// @ts-expect-error a tick is not bytes
+hub.emitRaw('tick', new Uint8Array(1))
+untyped.emitRaw('anything', new Uint8Array(1))
+
+// emit takes the map's payload type and never a liveness name.
+hub.emit('tick', { n: 1 })
+// @ts-expect-error wrong payload type
+hub.emit('tick', { n: 'one' })
+// @ts-expect-error only the hub emits liveness events
+hub.emit('not_responding', { reason: 'queue_full', queued: 0, dropped: 0 })
+// @ts-expect-error only the hub emits liveness events
+hub.emitCbor('responding', new Uint8Array(1))
+// @ts-expect-error only the hub emits liveness events
+hub.emitRaw('responding', new Uint8Array(1))
+
+// removeAllListeners takes an optional name, as Node's does.
+hub.removeAllListeners('tick')
+hub.removeAllListeners()
+// @ts-expect-error no such event
+hub.removeAllListeners('tock')
+
+// Error codes include the loader's and the native sink's.
+const codes: EventHubErrorCode[] = ['ERR_FFI_EVENTS_NO_BINDING', 'ERR_NATIVE_ERROR', 'ERR_EVENT_DECODE']
+hub.onError((error: EventHubError) => codes.includes(error.code))
+
+// nativeHubOf hands out an opaque handle, not the native hub's methods.
+const handle = nativeHubOf(hub)
+// @ts-expect-error drain is not the application's to call
+handle.drain()
+// @ts-expect-error release is not the application's to call
+handle.release()
+
+// Native sinks: formats, names and counters are typed.
+const sink: NativeSink = hub.nativeSink()
+const json = hub.nativeSink({ format: 'json', name: 'status' })
+const stats: NativeSinkStats = json.stats()
+const addresses: bigint[] = [sink.callback, sink.emit, sink.userData]
+// @ts-expect-error unknown format
+hub.nativeSink({ format: 'xml', name: 'status' })
+void [stats, addresses]
