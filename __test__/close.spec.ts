@@ -3,6 +3,9 @@ import { EventHub, EventHubError, sources } from 'ffi-events'
 
 import { runNode } from './helpers'
 
+// The tests that run a child process with spawnSync block this worker's event
+// loop while the child runs; they run serially, before the concurrent tests.
+
 test('close delivers every accepted event, then refuses on and emit with a clear error', async (t) => {
   const hub = new EventHub<{ x: number; frame: Uint8Array }>()
   const got: number[] = []
@@ -64,7 +67,7 @@ test('close from inside a listener lets the current batch finish first', async (
   t.deepEqual(calls, ['a0', 'b0', 'a1', 'b1'])
 })
 
-test('a hub with listeners keeps the process alive, like a socket', (t) => {
+test.serial('a hub with listeners keeps the process alive, like a socket', (t) => {
   const result = runNode(
     `
     const { EventHub } = require('ffi-events')
@@ -77,7 +80,7 @@ test('a hub with listeners keeps the process alive, like a socket', (t) => {
   t.is(result.stdout.trim(), 'still alive')
 })
 
-test('a hub keeps nothing alive when closed, unref()ed or without listeners', (t) => {
+test.serial('a hub keeps nothing alive when closed, unref()ed or without listeners', (t) => {
   for (const setup of [
     `hub.on('tick', () => {}); hub.close()`,
     `hub.on('tick', () => {}); hub.unref()`,
@@ -100,7 +103,7 @@ test('a hub keeps nothing alive when closed, unref()ed or without listeners', (t
   }
 })
 
-test('an unref()ed hub lets the process exit even while every poll finds a new event', (t) => {
+test.serial('an unref()ed hub lets the process exit even while every poll finds a new event', (t) => {
   // Each delivery emits the next event, so the JS side never finds the ring
   // empty and keeps polling: that polling must not hold the process either.
   const result = runNode(
@@ -120,7 +123,7 @@ test('an unref()ed hub lets the process exit even while every poll finds a new e
   t.is(result.stdout.trim(), 'exited')
 })
 
-test('delivery keeps going when the hub does not hold the event loop', (t) => {
+test.serial('delivery keeps going when the hub does not hold the event loop', (t) => {
   // Between the polls there is nothing else to wake the loop: a ticker every
   // 20 µs, and one timer, a hang guard far longer than the run. The native
   // side lingers after each batch, so producers do not wake the JS thread;
@@ -198,7 +201,7 @@ test('delivery keeps going when the hub does not hold the event loop', (t) => {
   }
 })
 
-test('ref() after unref() holds the process again', (t) => {
+test.serial('ref() after unref() holds the process again', (t) => {
   const result = runNode(`
     const { EventHub } = require('ffi-events')
     const hub = new EventHub()
@@ -210,7 +213,7 @@ test('ref() after unref() holds the process again', (t) => {
   t.is(result.stdout.trim(), 'held')
 })
 
-test('process.exit() while native sources run does not crash the exit', (t) => {
+test.serial('process.exit() while native sources run does not crash the exit', (t) => {
   const result = runNode(`
     const { EventHub, sources } = require('ffi-events')
     const hub = new EventHub()

@@ -7,8 +7,10 @@
 //
 // Each case runs in its own Node process (so a crash, a hang or a leak in
 // one cannot hide in another) under a hang guard, and prints one line with
-// its figures. The exit code is non-zero if any case reports a violation,
-// crashes or times out.
+// its figures: PASS, FAIL, or NOT RUN when a tool a case needs is missing
+// (the case lists what it could not run in `notRun`). A case that is not run
+// is not a pass. Exit code: 1 if any case reports a violation, crashes or
+// times out; otherwise 2 if any case was not run; 0 when every case passed.
 import { spawnSync } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -59,6 +61,7 @@ if (option('--run') !== undefined) {
 const selected = option('--case')?.split(',') ?? Object.keys(CASES)
 const results = {}
 let failed = 0
+let notRun = 0
 console.log(`ffi-events reliability suite (${reduced ? 'reduced' : 'full'}), node ${process.version}, ${process.platform}-${process.arch}`)
 for (const name of selected) {
   const [, guard] = CASES[name] ?? []
@@ -80,15 +83,20 @@ for (const name of selected) {
   else if (child.status !== 0) problems.push(`exited with ${child.status}`)
   if (result === undefined) problems.push('printed no result')
   else problems.push(...result.violations)
-  const ok = problems.length === 0
-  if (!ok) failed++
-  results[name] = { ok, ms, ...(result ?? {}), violations: problems }
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name.padEnd(10)} ${result?.line ?? ''} [${(ms / 1000).toFixed(1)} s]`)
+  const missing = result?.notRun ?? []
+  const ok = problems.length === 0 && missing.length === 0
+  const status = problems.length > 0 ? 'FAIL' : missing.length > 0 ? 'NOT RUN' : 'PASS'
+  if (status === 'FAIL') failed++
+  else if (status === 'NOT RUN') notRun++
+  results[name] = { ok, status, ms, ...(result ?? {}), violations: problems, notRun: missing }
+  console.log(`${status.padEnd(7)} ${name.padEnd(10)} ${result?.line ?? ''} [${(ms / 1000).toFixed(1)} s]`)
   for (const p of problems) console.log(`     violation: ${p}`)
-  if (!ok && child.stderr) console.log(child.stderr.split('\n').slice(-20).map((l) => `     | ${l}`).join('\n'))
+  for (const m of missing) console.log(`     not run: ${m}`)
+  if (status === 'FAIL' && child.stderr) console.log(child.stderr.split('\n').slice(-20).map((l) => `     | ${l}`).join('\n'))
 }
 const out = option('--json')
 if (out !== undefined) writeFileSync(out, JSON.stringify(results, null, 2))
 else if (!reduced && existsSync(join(root, 'target'))) writeFileSync(join(root, 'target', 'stress-last.json'), JSON.stringify(results, null, 2))
-console.log(`${selected.length - failed} passed, ${failed} failed`)
-process.exit(failed === 0 ? 0 : 1)
+if (notRun > 0) console.log(`${notRun} case(s) not run: a tool they need is missing (see "not run" above)`)
+console.log(`${selected.length - failed - notRun} passed, ${failed} failed${notRun > 0 ? `, ${notRun} not run` : ''}`)
+process.exit(failed > 0 ? 1 : notRun > 0 ? 2 : 0)

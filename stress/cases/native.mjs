@@ -1,6 +1,9 @@
 // Case 8: leaks and races in the native code. `cargo test -p ffi-events`
 // under valgrind memcheck (stress/valgrind.sh) and the loom model of the
 // registry and the liveness latch (stress/loom.sh).
+//
+// A check whose tool is missing is not run, and says so in `notRun`: the
+// suite reports the case as NOT RUN, never as a pass.
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
 import { Check } from '../lib.mjs'
@@ -13,12 +16,15 @@ function sh(root, script, env, timeout) {
 
 export async function run({ reduced, root }) {
   const check = new Check()
-  const notes = []
+  const notRun = []
   const hasCargo = spawnSync('cargo', ['--version']).status === 0
-  if (!hasCargo) return { figures: {}, line: 'cargo not installed: native checks skipped', violations: [] }
+  if (!hasCargo) {
+    const why = 'cargo not installed: memcheck and the loom model not run'
+    return { figures: { notRun: [why] }, line: why, violations: [], notRun: [why] }
+  }
 
   const valgrind = spawnSync('valgrind', ['--version'], { encoding: 'utf8' })
-  let vgLine = 'valgrind not installed: skipped'
+  let vgLine
   // The reduced run (npm test) leaves memcheck to the full suite unless asked:
   // `cargo test --workspace` in npm test already runs the same tests natively.
   const skipValgrind = reduced && process.env.FFI_EVENTS_VALGRIND !== '1'
@@ -33,7 +39,10 @@ export async function run({ reduced, root }) {
     check.that(lines.length > 0, 'valgrind ran no test binary')
     check.that(errors.every((e) => e === 0), `memcheck errors: ${lines.join(' | ')}`)
     vgLine = `memcheck (${valgrind.stdout.trim()}): ${lines.length} test binaries, ${tests} tests, ${errors.reduce((a, b) => a + b, 0)} errors, definitely lost ${lost.join('+')} B, ${(r.ms / 1000).toFixed(1)} s`
-  } else notes.push('valgrind missing: memcheck skipped')
+  } else {
+    vgLine = 'valgrind not installed: memcheck not run'
+    notRun.push(vgLine)
+  }
 
   const loomEnv = reduced ? { LOOM_MAX_PREEMPTIONS: '2' } : {}
   const l = sh(root, 'loom.sh', loomEnv, 1_200_000)
@@ -43,8 +52,9 @@ export async function run({ reduced, root }) {
   check.that(summary !== null && Number(summary[1]) > 0, 'loom ran no model')
   const loomLine = summary ? `loom${reduced ? ' (max 2 preemptions)' : ' (exhaustive)'}: ${summary[1]} models passed, ${summary[2]} failed, ${summary[3]} s` : 'loom: no result'
   return {
-    figures: { valgrind: vgLine, loom: loomLine, notes },
+    figures: { valgrind: vgLine, loom: loomLine, notRun },
     line: `${vgLine}; ${loomLine}`,
     violations: check.violations,
+    notRun,
   }
 }
