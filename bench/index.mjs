@@ -1,12 +1,15 @@
-// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>]`
+// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>|latency|memory|foreign]`
 //
 // ffi-events against the alternatives a user would pick, side by side in one
 // run: (a) hand-written napi-rs (one ThreadsafeFunction call per event,
 // bench/napi-baseline), (b) worker_threads + postMessage, (c) a JS-only loop
 // decoding the same envelopes (the ceiling). Each scenario runs in its own
 // child process with every contender interleaved; ratios are taken inside
-// that process. Also: latency of a native ticker, memory over 10 M events,
-// and the producer cost in Rust (criterion, crates/ffi-events/benches/emit.rs).
+// that process. Also: (d) a foreign C library's threads reporting nim-ffi
+// envelopes through hub.nativeSink() vs koffi registered callbacks, with the
+// C-side time of every callback call (bench/lib/foreign.mjs, --only=foreign),
+// latency of a native ticker, memory over 10 M events, and the producer cost
+// in Rust (criterion, crates/ffi-events/benches/emit.rs).
 //
 // Results go to bench/results/results.json and bench/results/throughput.svg
 // (with --quick: *.quick.json.tmp / *.quick.svg.tmp, not committed).
@@ -16,10 +19,12 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { cpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
 
+import { buildForeign } from '../__test__/fixtures/build.mjs'
 import { BASELINE_DIR, BASELINE_NODE, BENCH_DIR, PAYLOADS, ROOT } from './lib/common.mjs'
 import {
   criterionTable,
   fmtRate,
+  foreignTable,
   fmtRatio,
   fmtUs,
   latencyTable,
@@ -51,6 +56,8 @@ const LATENCY = QUICK
       { rate: 100000, seconds: 3 },
     ]
 const MEMORY_EVENTS = QUICK ? 1e6 : 10e6
+/** Contender (d): events per run through the sink and through koffi callbacks (about 0.3-1 s each in a full run). */
+const FOREIGN = QUICK ? { reps: 1, sinkEvents: 50_000, koffiEvents: 4_000 } : { reps: 3, sinkEvents: 500_000, koffiEvents: 40_000 }
 
 const log = (...a) => console.log(...a)
 const elapsed = () => `${((Date.now() - started) / 1e3).toFixed(0)} s`
@@ -71,6 +78,7 @@ function newest(dir) {
 }
 
 function ensureBuilt() {
+  buildForeign() // the C library of contender (d), rebuilt when its source changed
   const hasAddon = readdirSync(ROOT).some((f) => /^ffi-events\..*\.node$/.test(f))
   const built = ['index.js', 'binding.js', join('lib', 'hub.js')].every((f) => existsSync(join(ROOT, f)))
   if (!hasAddon || !built) {
@@ -151,6 +159,17 @@ function evaluate(results) {
     const q = ratios(raw64.result)
     targets.push({ name: 'throughput 64 B raw, 1 prod, 1 lis vs (a)', target: '≥ 5x', value: fmtRatio(q.a), met: q.a >= 5 })
   }
+  for (const f of results.foreign ?? []) {
+    const ratio = f.sink.rate / f.koffi.rate
+    const c = f.blocked.cost
+    targets.push({ name: `(d) nativeSink vs koffi callback, ${f.threads} library thread${f.threads > 1 ? 's' : ''}`, target: '≥ 20x', value: fmtRatio(ratio), met: ratio >= 20 })
+    targets.push({
+      name: `(d) nativeSink call, JS thread blocked, ${f.threads} thread${f.threads > 1 ? 's' : ''}`,
+      target: 'mean < 0.5 µs, p99 < 5 µs',
+      value: `mean ${(c.meanNs / 1e3).toFixed(3)} µs, p99 ${(c.p99Ns / 1e3).toFixed(3)} µs`,
+      met: c.meanNs < 500 && c.p99Ns < 5000,
+    })
+  }
   const l1k = results.latency.find((l) => l.rate === 1000)
   if (l1k) targets.push({ name: 'latency p99 at 1,000 events/s', target: '< 1 ms', value: fmtUs(l1k.result.ffi.p99), met: l1k.result.ffi.p99 < 1000 })
   const l100k = results.latency.find((l) => l.rate === 100000)
@@ -196,7 +215,7 @@ async function main() {
     loadavgAtStart: loadavg(),
   }
   log(`ffi-events bench (${machine.mode}) · ${machine.nproc} × ${machine.cpu} · Node ${machine.node}`)
-  const results = { machine, throughput: [], latency: [], memory: null, criterion: null, targets: [] }
+  const results = { machine, throughput: [], foreign: [], latency: [], memory: null, criterion: null, targets: [] }
 
   for (const threads of [1, 4])
     for (const payload of PAYLOADS)
@@ -207,6 +226,11 @@ async function main() {
         results.throughput.push({ scenario, result })
         log(`\n${scenarioTable(scenario, result)}   [${elapsed()}]`)
       }
+
+  if (!ONLY || ONLY === 'foreign') {
+    for (const threads of [1, 4]) results.foreign.push(await runJob({ kind: 'foreign', threads, ...FOREIGN }))
+    log(`\n── (d) a foreign C library's threads: hub.nativeSink() vs koffi.register (C-side time per callback call) ──\n${foreignTable(results.foreign)}   [${elapsed()}]`)
+  }
 
   if (!ONLY || ONLY === 'latency') {
     for (const l of LATENCY) {

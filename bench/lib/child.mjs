@@ -19,6 +19,7 @@ import {
   require,
   sleep,
 } from './common.mjs'
+import { foreign } from './foreign.mjs'
 
 const { EventHub, sources } = require(LIB_ROOT)
 const baseline = require(BASELINE_NODE)
@@ -382,6 +383,7 @@ process.once('message', async (job) => {
     if (job.kind === 'throughput') result = await throughput(job.scenario, job.cfg)
     else if (job.kind === 'latency') result = await latency(job)
     else if (job.kind === 'memory') result = await memory(job)
+    else if (job.kind === 'foreign') result = await foreign(job)
     else throw new Error(`unknown job ${job.kind}`)
     process.send({ ok: true, result }, () => process.exit(0))
   } catch (error) {

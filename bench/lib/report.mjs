@@ -113,6 +113,27 @@ export function criterionTable(crit, md = false) {
   return (md ? markdown : table)(['benchmark', 'mean', '95% CI'], rows, ['l', 'r', 'r'])
 }
 
+/** Mean duration of the calls under 100 µs (those not descheduled mid-call), when every call was recorded. */
+export const meanBelow = (c) => (c.recorded === c.calls && c.calls > c.slowCalls ? (c.meanNs * c.calls - c.slowNs) / (c.calls - c.slowCalls) : NaN)
+export const fmtNs = (ns) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`)
+
+/** Contender (d): a foreign C library's threads into hub.nativeSink() vs koffi registered callbacks. */
+export function foreignTable(foreign, md = false) {
+  const rows = []
+  for (const f of foreign) {
+    const cost = (c) => [fmtNs(c.meanNs), fmtNs(c.p50Ns), fmtNs(c.p99Ns), fmtNs(c.maxNs), `${c.slowCalls} (${fmtNs(c.slowNs)})`]
+    rows.push([String(f.threads), 'ffi-events nativeSink()', fmtRate(f.sink.rate), fmtRatio(f.sink.rate / f.koffi.rate), ...cost(f.sink.cost), `${f.sink.events} events, ring holds the run, ${f.sink.dropped} refused; library done at ${fmtRate(f.sink.libraryRate)}`])
+    rows.push([String(f.threads), 'nativeSink(), default ring', fmtRate(f.small.rate), '', ...cost(f.small.cost), `capacity 1024: ${pct(f.small.refusedFraction)} of ${f.small.calls} calls refused (counted)`])
+    rows.push([String(f.threads), 'nativeSink(), JS thread blocked', '—', '', ...cost(f.blocked.cost), `${f.blocked.calls} calls in ${fmtUs(f.blocked.blockedSeconds * 1e6)}, ${f.blocked.deliveredWhileBlocked} delivered meanwhile; mean of calls < 100 µs ${fmtNs(meanBelow(f.blocked.cost))}`])
+    rows.push([String(f.threads), '(d) koffi.register callback', fmtRate(f.koffi.rate), '—', ...cost(f.koffi.cost), `${f.koffi.events} events, library thread waits for each JS call`])
+  }
+  return (md ? markdown : table)(
+    ['threads', 'host', 'events/s', 'vs koffi', 'call mean', 'p50', 'p99', 'max', 'calls ≥ 100 µs (time)', 'notes'],
+    rows,
+    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+  )
+}
+
 export function targetsTable(targets, md = false) {
   const rows = targets.map((t) => [t.name, t.target, t.value, t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'])
   return (md ? markdown : table)(['target', 'required', 'measured', 'status'], rows, ['l', 'l', 'l', 'l'])

@@ -1,0 +1,171 @@
+// Contender (d): a foreign C library reporting events from its own threads,
+// the way nim-ffi libraries do (`void callback(int ret, const char *msg,
+// size_t len, void *user_data)`, msg a CBOR envelope { eventType, payload }
+// valid only during the call). The library is __test__/fixtures/foreign/foreign.c,
+// loaded through koffi; it times every callback call with CLOCK_MONOTONIC.
+//
+// Two hosts for the same library, threads and payloads ({ eventType: 'e',
+// payload: { thread, i } }):
+// - ffi-events: hub.nativeSink(); the callback copies the event into the
+//   hub's ring and returns; the JS thread drains batches;
+// - koffi: koffi.register() of a JS function of the callback's shape; koffi
+//   queues every call to the JS thread and the library's thread waits until
+//   the JS function returned (one JS call per event).
+//
+// The library cannot retry (the callback returns nothing), so the lossless
+// rows give the hub a ring that holds the whole run; the 'default ring' row
+// shows what a 1024-event ring does with a library flat out. A last run
+// times the sink's calls while the JS thread is blocked for the whole run.
+
+import { ForeignLibrary, loadForeign } from '../../__test__/fixtures/foreign/foreign.mjs'
+import { LIB_ROOT, Peak, gc, makeListeners, median, newState, now, require, sleep } from './common.mjs'
+
+const { EventHub } = require(LIB_ROOT)
+const { Decoder } = require('cbor-x')
+
+// The decoder options the EventHub uses (lib/hub.ts).
+const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
+
+const NAME = 'e'
+const nextPow2 = (n) => 2 ** Math.ceil(Math.log2(Math.max(2, n)))
+
+/** Waits (event loop free) until the library's threads are done, then joins them. */
+async function finished(lib) {
+  while (!lib.done) await sleep(1)
+  lib.join()
+}
+
+/** ffi-events: count events from `threads` library threads through a sink; ring of `capacity` (default: holds the run). */
+async function sinkOnce(threads, count, capacity = nextPow2(count)) {
+  gc()
+  const peak = new Peak()
+  const hub = new EventHub({ capacity })
+  const sink = hub.nativeSink()
+  const state = newState(count)
+  for (const fn of makeListeners('cbor', 1, state, peak)) hub.on(NAME, fn)
+  const lib = new ForeignLibrary()
+  try {
+    lib.addEventListener(NAME, sink.callback, sink.userData)
+    const perThread = Math.ceil(count / threads)
+    state.target = perThread * threads
+    const t0 = now()
+    lib.start(NAME, { threads, perThread })
+    await finished(lib)
+    const librarySeconds = now() - t0
+    const s = sink.stats()
+    // Lossless rows wait for the last event; with a small ring, for the ring to drain.
+    if (s.accepted === state.target) await state.finished
+    else while (hub.stats().queued > 0 || state.n < s.accepted) await sleep(1)
+    const seconds = (state.tEnd || now()) - t0
+    return {
+      rate: state.n / seconds,
+      events: state.n,
+      seconds,
+      // How fast the library got rid of its events (it never waits for JS).
+      libraryRate: s.calls / librarySeconds,
+      calls: s.calls,
+      dropped: s.dropped,
+      refusedFraction: s.dropped / s.calls,
+      cost: lib.callCost(),
+      peakMB: peak.deltaMB,
+    }
+  } finally {
+    lib.destroy()
+    await hub.close()
+  }
+}
+
+/** The sink's calls while the JS thread is blocked for the whole run (nothing drains). */
+async function sinkBlocked(threads, count) {
+  gc()
+  const hub = new EventHub({ capacity: nextPow2(count) })
+  const sink = hub.nativeSink()
+  let delivered = 0
+  hub.on(NAME, () => {
+    delivered++
+  })
+  const lib = new ForeignLibrary()
+  try {
+    lib.addEventListener(NAME, sink.callback, sink.userData)
+    lib.start(NAME, { threads, perThread: Math.ceil(count / threads) })
+    const t0 = now()
+    while (!lib.done) {
+      /* the JS thread is blocked: no batch is drained while the library runs */
+    }
+    const blockedSeconds = now() - t0
+    lib.join()
+    const deliveredWhileBlocked = delivered
+    const s = sink.stats()
+    return { calls: s.calls, accepted: s.accepted, deliveredWhileBlocked, blockedSeconds, cost: lib.callCost() }
+  } finally {
+    lib.destroy()
+    await hub.close()
+  }
+}
+
+/** koffi: count events, one registered JS callback call per event, the library's thread waiting for each. */
+async function koffiOnce(threads, count) {
+  gc()
+  const { koffi, FFICallBack } = loadForeign()
+  const peak = new Peak()
+  const state = newState(count)
+  const [listener] = makeListeners('cbor', 1, state, peak)
+  let errors = 0
+  // What a host writes with koffi: view the bytes (valid during the call), decode the envelope, route by eventType.
+  const address = koffi.register((ret, msg, len) => {
+    if (ret !== 0) {
+      errors++
+      return
+    }
+    const envelope = decoder.decode(new Uint8Array(koffi.view(msg, Number(len))))
+    if (envelope.eventType === NAME) listener(envelope.payload)
+  }, koffi.pointer(FFICallBack))
+  const lib = new ForeignLibrary()
+  try {
+    lib.addEventListener(NAME, address, 0n)
+    const perThread = Math.ceil(count / threads)
+    state.target = perThread * threads
+    const t0 = now()
+    lib.start(NAME, { threads, perThread })
+    // A registered callback does not keep the event loop alive: hold it while the library runs.
+    const keepAlive = setInterval(() => {}, 1000)
+    await state.finished
+    clearInterval(keepAlive)
+    await finished(lib)
+    const seconds = state.tEnd - t0
+    return { rate: state.n / seconds, events: state.n, seconds, calls: lib.stat('calls'), errors, cost: lib.callCost(), peakMB: peak.deltaMB }
+  } finally {
+    // Joined above (or here): no library thread may call the callback after it is unregistered.
+    lib.destroy()
+    koffi.unregister(address)
+  }
+}
+
+const pick = (list) => {
+  const rate = median(list.map((r) => r.rate))
+  return { ...(list.find((r) => r.rate === rate) ?? list[0]), rate, rates: list.map((r) => r.rate) }
+}
+
+/**
+ * One scenario: `threads` library threads, every host interleaved, `reps`
+ * repetitions, medians. Fixed counts (the sink's run must be long enough for
+ * start-up and the last wake-up not to dominate): `sinkEvents` for the sink
+ * runs, `koffiEvents` for koffi (about 15-80 k/s).
+ */
+export async function foreign(job) {
+  const { threads, reps, sinkEvents, koffiEvents } = job
+  const runs = { sink: [], koffi: [], small: [], blocked: [] }
+  for (let rep = 0; rep < reps; rep++) {
+    runs.sink.push(await sinkOnce(threads, sinkEvents))
+    await sleep(20)
+    runs.koffi.push(await koffiOnce(threads, koffiEvents))
+    await sleep(20)
+    runs.small.push(await sinkOnce(threads, sinkEvents, 1024))
+    await sleep(20)
+    runs.blocked.push(await sinkBlocked(threads, sinkEvents))
+    await sleep(20)
+  }
+  // The blocked run with the highest mean call cost is reported: the target must hold in the worst repetition.
+  const blocked = runs.blocked.reduce((a, b) => (b.cost.meanNs > a.cost.meanNs ? b : a))
+  return { threads, sink: pick(runs.sink), koffi: pick(runs.koffi), small: pick(runs.small), blocked }
+}
