@@ -119,3 +119,82 @@ test('what a listener receives stays valid and unchanged after later batches', a
   }
   await hub.close()
 })
+
+test('a batch decodes its CBOR run in one call, yet a value that fails to decode costs only its own event', async (t) => {
+  const hub = new EventHub<{ v: unknown }>()
+  const got: unknown[] = []
+  const errors: EventHubError[] = []
+  hub.on('v', (p) => got.push(p))
+  hub.onError((e) => errors.push(e))
+  // Well-formed CBOR that cbor-x refuses to decode: tag 258 (a set) around a number.
+  const undecodable = new Uint8Array([0xd9, 0x01, 0x02, 0x01])
+  hub.emit('v', 1)
+  hub.emit('v', [2, 'two'])
+  t.true(hub.emitCbor('v', undecodable))
+  hub.emit('v', { three: 3 })
+  t.true(hub.emitCbor('v', undecodable))
+  hub.emit('v', 4)
+  await until(() => got.length === 4 && errors.length === 2)
+  t.deepEqual(got, [1, [2, 'two'], { three: 3 }, 4])
+  t.deepEqual(
+    errors.map((e) => [e.code, e.seq]),
+    [
+      ['ERR_EVENT_DECODE', 3],
+      ['ERR_EVENT_DECODE', 5],
+    ],
+  )
+  t.is(hub.stats().decodeErrors, 2)
+  t.is(hub.stats().batches, 1, 'all six in one batch, so the failures were inside one decoded run')
+  await hub.close()
+})
+
+test('a listener may decode CBOR itself while its batch is being dispatched', async (t) => {
+  const { decode, encode } = await import('cbor-x')
+  const hub = new EventHub<{ v: { n: number } }>()
+  const got: Array<[number, unknown]> = []
+  hub.on('v', (p) => got.push([p.n, decode(encode({ inner: p.n }))]))
+  for (let n = 0; n < 5; n++) hub.emit('v', { n })
+  await until(() => got.length === 5)
+  t.deepEqual(
+    got,
+    [0, 1, 2, 3, 4].map((n) => [n, { inner: n }]),
+  )
+  await hub.close()
+})
+
+test('meta is made only for listeners that declare it or take rest arguments', async (t) => {
+  const hub = new EventHub<{ v: number }>()
+  const seen: unknown[] = []
+  hub.on('v', function (this: unknown, _p: number) {
+    // eslint-disable-next-line prefer-rest-params
+    seen.push(['one parameter', arguments[1]])
+  })
+  hub.on('v', (_p, meta) => seen.push(['two parameters', meta.seq, meta.lane]))
+  hub.on('v', (...args: unknown[]) => seen.push(['rest', (args[1] as { seq: number }).seq]))
+  hub.onAny((_name, _p, meta) => seen.push(['any', meta.seq]))
+  hub.emit('v', 1)
+  await until(() => seen.length === 4)
+  t.deepEqual(seen, [
+    ['one parameter', undefined],
+    ['two parameters', 1, 'cbor'],
+    ['rest', 1],
+    ['any', 1],
+  ])
+  await hub.close()
+})
+
+test('onRaw of a CBOR-lane event gets the envelope, byte for byte as Rust encodes it', async (t) => {
+  const hub = new EventHub<{ tick: { n: number }; [name: string]: unknown }>()
+  const raws: Uint8Array[] = []
+  const long = 'n'.repeat(200)
+  hub.onRaw('tick', (b) => raws.push(b))
+  hub.onRaw(long, (b) => raws.push(b))
+  hub.emit('tick', { n: 1 })
+  hub.emit(long, 7)
+  await until(() => raws.length === 2)
+  const { decode } = await import('cbor-x')
+  t.deepEqual(decode(raws[0]), { eventType: 'tick', payload: { n: 1 } })
+  t.deepEqual(decode(raws[1]), { eventType: long, payload: 7 })
+  t.is(raws[1][11], 0x78, 'a name of 24 bytes or more has a one-byte length')
+  await hub.close()
+})

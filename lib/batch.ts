@@ -1,13 +1,15 @@
 // Reads the batch buffer laid out by `ffi_events::BatchEncoder` (see
 // crates/ffi-events/src/wire.rs): a 16-byte header, then f64 seqs, u32
-// payload ends, u32 tags (name index << 8 | lane), u32 name ends, names,
-// payloads. One buffer per batch, never reused, allocated by V8.
+// payload ends, u32 tags (name index << 8 | flags | lane), u32 name ends,
+// names, payloads. One buffer per batch, never reused, allocated by V8.
 
 import { endianness } from 'node:os'
 
 if (endianness() !== 'LE') throw new Error('ffi-events supports little-endian platforms only')
 
 const FLAG_MORE = 1
+const TAG_WELL_FORMED = 0x80
+const LANE_MASK = 0x7f
 
 /** Lanes, as in `ffi_events::Lane`. */
 export const LANE_CBOR = 0
@@ -23,14 +25,15 @@ export class Batch {
   readonly count: number
   readonly more: boolean
   readonly seqs: Float64Array
+  /** The whole batch; payload bytes sit at `payloadStart + ...`. */
+  readonly bytes: Uint8Array
+  readonly payloadStart: number
   private readonly ends: Uint32Array
   private readonly tags: Uint32Array
   private readonly names: string[]
-  /** Per name: where the payload value starts in a CBOR-lane event (after the envelope's header). */
-  private readonly valueStarts: number[]
-  private readonly bytes: Uint8Array
+  /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
+  private readonly headers: Array<Uint8Array | undefined>
   private readonly buffer: Buffer
-  private readonly payloadStart: number
 
   constructor(buffer: Buffer) {
     // The tables are read through typed arrays, which need aligned offsets;
@@ -48,12 +51,11 @@ export class Batch {
     const nameEnds = new Uint32Array(ab, base + 16 + 16 * n, k)
     const namesStart = 16 + 16 * n + 4 * k
     this.names = new Array<string>(k)
-    this.valueStarts = new Array<number>(k)
+    this.headers = new Array<Uint8Array | undefined>(k)
     let at = namesStart
     for (let j = 0; j < k; j++) {
       const end = namesStart + nameEnds[j]
       this.names[j] = aligned.toString('utf8', at, end)
-      this.valueStarts[j] = envelopeHeaderBytes(end - at)
       at = end
     }
     this.payloadStart = namesStart + head[3]
@@ -67,41 +69,45 @@ export class Batch {
 
   /** The event's lane: one of the `LANE_*` values. */
   lane(i: number): number {
-    return this.tags[i] & 0xff
+    return this.tags[i] & LANE_MASK
+  }
+
+  /** Whether a CBOR-lane event's bytes are known to be exactly one well-formed data item. */
+  wellFormed(i: number): boolean {
+    return (this.tags[i] & TAG_WELL_FORMED) !== 0
+  }
+
+  /** Where event `i`'s bytes start in `bytes`. */
+  start(i: number): number {
+    return this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
+  }
+
+  /** Where event `i`'s bytes end in `bytes`. */
+  end(i: number): number {
+    return this.payloadStart + this.ends[i]
+  }
+
+  /** The event's bytes (on the CBOR lane, the payload's data item): a view that stays valid (the batch is never reused). */
+  payload(i: number): Uint8Array {
+    return this.bytes.subarray(this.start(i), this.end(i))
   }
 
   /** The event's bytes as UTF-8 text (JSON, reasons, library messages); invalid sequences become U+FFFD. */
   text(i: number): string {
-    return this.buffer.toString('utf8', this.start(i), this.payloadStart + this.ends[i])
+    return this.buffer.toString('utf8', this.start(i), this.end(i))
   }
 
-  /** The event's bytes: a view that stays valid (the batch is never reused). */
-  payload(i: number): Uint8Array {
-    return this.bytes.subarray(this.start(i), this.payloadStart + this.ends[i])
-  }
-
-  /**
-   * The payload value of CBOR-lane event `i`, for decoding: its bytes past
-   * the envelope's header (map of two, "eventType", the name, "payload"),
-   * which the native side writes with a fixed layout, so it is skipped
-   * rather than decoded. `undefined` when the bytes do not start like an
-   * envelope.
-   */
-  value(i: number): Uint8Array | undefined {
-    const start = this.start(i)
-    const valueStart = start + this.valueStarts[this.tags[i] >>> 8]
-    const end = this.payloadStart + this.ends[i]
-    if (valueStart >= end || this.bytes[start] !== ENVELOPE_MAP_HEADER) return undefined
-    return this.bytes.subarray(valueStart, end)
-  }
-
-  private start(i: number): number {
-    return this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
+  /** A CBOR-lane event as its envelope `{ eventType, payload }`: a new buffer, header then payload. */
+  envelope(i: number): Uint8Array {
+    const j = this.tags[i] >>> 8
+    const header = (this.headers[j] ??= envelopeHeader(this.names[j]))
+    const payload = this.payload(i)
+    const out = new Uint8Array(header.length + payload.length)
+    out.set(header)
+    out.set(payload, header.length)
+    return out
   }
 }
-
-/** CBOR map(2) header byte that starts every envelope. */
-const ENVELOPE_MAP_HEADER = 0xa2
 
 /**
  * Bytes of the envelope before the payload value for a name of `nameBytes`
@@ -110,4 +116,23 @@ const ENVELOPE_MAP_HEADER = 0xa2
  */
 export function envelopeHeaderBytes(nameBytes: number): number {
   return 1 + 1 + 9 + (nameBytes < 24 ? 1 : 2) + nameBytes + 1 + 7
+}
+
+/** The envelope header for `name`, as `push_header` in crates/ffi-events/src/envelope.rs writes it. */
+function envelopeHeader(name: string): Uint8Array {
+  const nameBytes = Buffer.from(name, 'utf8')
+  const out = Buffer.alloc(envelopeHeaderBytes(nameBytes.length))
+  let at = 0
+  out[at++] = 0xa2
+  out[at++] = 0x69
+  at += out.write('eventType', at, 'latin1')
+  if (nameBytes.length < 24) out[at++] = 0x60 | nameBytes.length
+  else {
+    out[at++] = 0x78
+    out[at++] = nameBytes.length
+  }
+  at += nameBytes.copy(out, at)
+  out[at++] = 0x67
+  out.write('payload', at, 'latin1')
+  return new Uint8Array(out.buffer, out.byteOffset, out.length)
 }

@@ -4,7 +4,7 @@
 
 import { Decoder } from 'cbor-x'
 
-import { Batch, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW } from './batch'
+import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW } from './batch'
 import { EventHubError, type EventHubErrorCode } from './errors'
 import type { EventMeta, Lane } from './types'
 
@@ -21,8 +21,35 @@ export interface Entry {
   /** The event name it listens to; `null` for `onAny`. */
   readonly name: string | null
   readonly fn: (...args: never[]) => unknown
+  /**
+   * Whether the function declares the `meta` parameter (or takes its
+   * arguments as a rest parameter): only then is a meta object made for it.
+   */
+  readonly wantsMeta: boolean
   /** False from the moment it is removed, so a dispatch in progress skips it. */
   live: boolean
+}
+
+/** Whether `fn`, a listener of `kind`, takes `meta` (by `Function#length`; 0 means a rest parameter or `arguments`). */
+export function takesMeta(kind: Kind, fn: (...args: never[]) => unknown): boolean {
+  return fn.length === 0 || fn.length >= (kind === Kind.Any ? 3 : 2)
+}
+
+/** The live entries an event name reaches, and whether any of them decodes. */
+interface Route {
+  entries: Entry[]
+  decodes: boolean
+}
+
+const DECODED = 1
+const FAILED = 2
+
+/** What `#decodeRuns` found for each event of a batch. */
+interface Decoded {
+  values: unknown[]
+  /** Per event: 0 not decoded yet, `DECODED`, or `FAILED` (its error in `errors`). */
+  state: Uint8Array
+  errors: Map<number, unknown> | undefined
 }
 
 // Byte strings are copied out of the batch so that a payload a listener keeps
@@ -47,7 +74,7 @@ export class Dispatcher {
   listenerErrors = 0
   decodeErrors = 0
   /** Listeners per event name, rebuilt from the native registry after any change. */
-  readonly #routes = new Map<string, Entry[]>()
+  readonly #routes = new Map<string, Route>()
   readonly #registry: Registry
 
   constructor(registry: Registry) {
@@ -79,20 +106,25 @@ export class Dispatcher {
     this.#routes.clear()
   }
 
-  #route(name: string): Entry[] {
+  #route(name: string): Route {
     let route = this.#routes.get(name)
     if (route === undefined) {
-      route = []
+      const entries: Entry[] = []
+      let decodes = false
       for (const id of this.#registry.snapshot(name)) {
         const entry = this.entries.get(id)
-        if (entry !== undefined) route.push(entry)
+        if (entry === undefined) continue
+        entries.push(entry)
+        if (entry.kind !== Kind.Raw) decodes = true
       }
+      route = { entries, decodes }
       this.#routes.set(name, route)
     }
     return route
   }
 
   dispatch(batch: Batch): void {
+    const decoded = this.#decodeRuns(batch)
     for (let i = 0; i < batch.count; i++) {
       const lane = batch.lane(i)
       if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR) {
@@ -101,8 +133,63 @@ export class Dispatcher {
       }
       const name = batch.name(i)
       const route = this.#route(name)
-      if (route.length === 0) continue
-      this.#dispatchOne(batch, i, name, lane, route)
+      if (route.entries.length === 0) continue
+      this.#dispatchOne(batch, i, name, lane, route.entries, decoded)
+    }
+  }
+
+  /**
+   * Decodes every run of consecutive well-formed CBOR-lane events that
+   * decoding listeners wait for with one `decodeMultiple` call per run (the
+   * payloads follow each other in the batch, so a run is one CBOR
+   * sequence). All before any listener runs, so a listener that decodes
+   * CBOR itself never interleaves with it. A value that fails to decode
+   * ends its call: it is marked failed and the run goes on from the next
+   * event; error isolation stays per event.
+   */
+  #decodeRuns(batch: Batch): Decoded {
+    const n = batch.count
+    const decoded: Decoded = { values: new Array<unknown>(n), state: new Uint8Array(n), errors: undefined }
+    let i = 0
+    while (i < n) {
+      if (!this.#inRun(batch, i)) {
+        i++
+        continue
+      }
+      let end = i + 1
+      while (end < n && this.#inRun(batch, end)) end++
+      this.#decodeRun(batch, i, end, decoded)
+      i = end
+    }
+    return decoded
+  }
+
+  #inRun(batch: Batch, i: number): boolean {
+    return batch.lane(i) === LANE_CBOR && batch.wellFormed(i) && this.#route(batch.name(i)).decodes
+  }
+
+  #decodeRun(batch: Batch, from: number, to: number, decoded: Decoded): void {
+    const { values, state } = decoded
+    let next = from
+    while (next < to) {
+      const first = next
+      try {
+        decoder.decodeMultiple(batch.bytes.subarray(batch.start(first), batch.end(to - 1)), (value: unknown) => {
+          values[next] = value
+          state[next++] = DECODED
+        })
+      } catch (error) {
+        // `next` is the event whose value threw; the ones before it decoded.
+        if (next < to) {
+          state[next] = FAILED
+          ;(decoded.errors ??= new Map()).set(next, error)
+          next++
+        }
+        continue
+      }
+      // A sequence of well-formed items yields one value per event; fewer
+      // would mean the flags lied: decode the rest one by one.
+      break
     }
   }
 
@@ -119,63 +206,83 @@ export class Dispatcher {
     this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, new TypeError(text))
   }
 
-  #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[]): void {
+  #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[], decoded: Decoded): void {
     const raw = lane === LANE_RAW
-    const meta: EventMeta = { name, seq: batch.seqs[i], lane: LANE_NAMES[lane] ?? 'cbor' }
-    // Each made on first use: the bytes only for raw listeners (or the raw
-    // lane), the decoded value once for all decoding listeners.
+    // Made on first use: meta only for a listener that takes it (or an
+    // error report), the bytes only for raw listeners (or the raw lane), the
+    // decoded value once for all decoding listeners.
+    let meta: EventMeta | undefined
     let bytes: Uint8Array | undefined
     let payload: unknown = DECODE_FAILED
     for (let j = 0; j < route.length; j++) {
       const entry = route[j]
       if (!entry.live) continue
       let value: unknown
-      if (raw || entry.kind === Kind.Raw) {
+      if (raw) {
         value = bytes ??= batch.payload(i)
+      } else if (entry.kind === Kind.Raw) {
+        value = bytes ??= lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
       } else {
         if (payload === DECODE_FAILED) {
-          payload = lane === LANE_JSON ? this.#parseJson(batch, i, meta) : this.#decode(batch.value(i), meta)
-          if (payload === DECODE_FAILED) return this.#deliverRawOnly(route, j + 1, batch.payload(i), meta)
+          payload = this.#payloadOf(batch, i, lane, decoded)
+          if (payload === DECODE_FAILED) {
+            return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, batch.seqs[i], lane))
+          }
         }
         value = payload
       }
-      this.#call(entry, name, value, meta)
+      if (entry.wantsMeta) meta ??= metaFor(name, batch.seqs[i], lane)
+      this.#call(entry, name, value, meta, batch.seqs[i], lane)
     }
   }
 
   /** After a decode failure only the remaining raw listeners (from `route[from]` on) get the event. */
-  #deliverRawOnly(route: Entry[], from: number, bytes: Uint8Array, meta: EventMeta): void {
+  #deliverRawOnly(route: Entry[], from: number, batch: Batch, i: number, lane: number, meta: EventMeta): void {
+    let bytes: Uint8Array | undefined
     for (let j = from; j < route.length; j++) {
       const entry = route[j]
-      if (entry.live && entry.kind === Kind.Raw) this.#call(entry, meta.name, bytes, meta)
+      if (entry.live && entry.kind === Kind.Raw) {
+        bytes ??= lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
+        this.#call(entry, meta.name, bytes, meta, meta.seq, lane)
+      }
     }
   }
 
-  /** Decodes the payload value of a CBOR-lane event (`undefined`: not an envelope); reports failures. */
-  #decode(value: Uint8Array | undefined, meta: EventMeta): unknown {
+  /** The decoded payload of event `i` (decoded with its run, or now); reports failures. */
+  #payloadOf(batch: Batch, i: number, lane: number, decoded: Decoded): unknown {
+    if (lane === LANE_JSON) return this.#parseJson(batch, i)
+    const state = decoded.state[i]
+    if (state === DECODED) return decoded.values[i]
     let cause: unknown
-    try {
-      if (value !== undefined) return decoder.decode(value)
-      cause = new TypeError(`expected a map { eventType: '${meta.name}', payload }`)
-    } catch (error) {
-      cause = error
+    if (state === FAILED) {
+      cause = decoded.errors?.get(i)
+    } else {
+      try {
+        return decoder.decode(batch.payload(i))
+      } catch (error) {
+        cause = error
+      }
     }
-    this.decodeErrors++
-    this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) is not a valid CBOR envelope`, meta, cause)
+    this.#decodeFailed(batch, i, lane, 'is not a valid CBOR payload', cause)
     return DECODE_FAILED
   }
 
-  #parseJson(batch: Batch, i: number, meta: EventMeta): unknown {
+  #parseJson(batch: Batch, i: number): unknown {
     try {
       return JSON.parse(batch.text(i))
     } catch (cause) {
-      this.decodeErrors++
-      this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) is not valid JSON`, meta, cause)
+      this.#decodeFailed(batch, i, LANE_JSON, 'is not valid JSON', cause)
       return DECODE_FAILED
     }
   }
 
-  #call(entry: Entry, name: string, value: unknown, meta: EventMeta): void {
+  #decodeFailed(batch: Batch, i: number, lane: number, what: string, cause: unknown): void {
+    this.decodeErrors++
+    const meta = metaFor(batch.name(i), batch.seqs[i], lane)
+    this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) ${what}`, meta, cause)
+  }
+
+  #call(entry: Entry, name: string, value: unknown, meta: EventMeta | undefined, seq: number, lane: number): void {
     try {
       if (entry.kind === Kind.Once) this.#registry.off(entry.id)
       const fn = entry.fn as (...args: unknown[]) => unknown
@@ -183,10 +290,11 @@ export class Dispatcher {
       if (isThenable(result)) {
         // A rejection reaches `onError` as a throw does, never the process's
         // unhandled-rejection handler.
-        result.then(undefined, (cause: unknown) => this.#listenerFailed(`A listener of "${name}" rejected`, meta, cause))
+        const reportTo = meta ?? metaFor(name, seq, lane)
+        result.then(undefined, (cause: unknown) => this.#listenerFailed(`A listener of "${name}" rejected`, reportTo, cause))
       }
     } catch (cause) {
-      this.#listenerFailed(`A listener of "${name}" threw`, meta, cause)
+      this.#listenerFailed(`A listener of "${name}" threw`, meta ?? metaFor(name, seq, lane), cause)
     }
   }
 
@@ -196,12 +304,12 @@ export class Dispatcher {
   }
 
   /** Reports `what` (and, when there is one, the message of its `cause`). */
-  #report(code: EventHubErrorCode, what: string, meta: EventMeta, cause: unknown): void {
+  #report(code: EventHubErrorCode, what: string, meta: EventMeta | undefined, cause: unknown): void {
     const message = cause === undefined ? what : `${what}: ${describeCause(cause)}`
     const error = new EventHubError(message, {
       code,
-      eventName: meta.name === '' ? undefined : meta.name,
-      seq: meta.seq,
+      eventName: meta === undefined || meta.name === '' ? undefined : meta.name,
+      seq: meta?.seq,
       cause,
     })
     this.reportError(error)
@@ -218,6 +326,10 @@ export class Dispatcher {
       }
     }
   }
+}
+
+function metaFor(name: string, seq: number, lane: number): EventMeta {
+  return { name, seq, lane: LANE_NAMES[lane] ?? 'cbor' }
 }
 
 function describeCause(cause: unknown): string {

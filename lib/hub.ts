@@ -2,7 +2,7 @@ import { Encoder } from 'cbor-x'
 
 import { EmitRefusal, type NativeHub } from '../binding'
 import { Batch } from './batch'
-import { Dispatcher, Kind, rethrowLater } from './dispatch'
+import { Dispatcher, Kind, rethrowLater, takesMeta } from './dispatch'
 import { closedError, EventHubError } from './errors'
 import { holdWhileListening, track, untrack } from './lifetime'
 import { defaultBinding, type BindingModule } from './load'
@@ -167,7 +167,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   #add(name: string | null, kind: Kind, fn: (...args: never[]) => unknown): number {
     const id = this.#native.addListener(name)
-    this.#dispatcher.add({ id, kind, name, fn, live: true })
+    this.#dispatcher.add({ id, kind, name, fn, wantsMeta: takesMeta(kind, fn), live: true })
     holdWhileListening(this, this.#dispatcher.entries.size)
     return id
   }

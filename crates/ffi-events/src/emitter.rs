@@ -84,9 +84,9 @@ impl Emitter {
     }
 
     /// Emits `payload` on the CBOR lane when it is already encoded as one
-    /// CBOR data item; only the envelope around it is written. The bytes are
-    /// not checked: if they are not valid CBOR, listeners get an error
-    /// instead of the event.
+    /// CBOR data item. The bytes are checked, not refused: if they are not
+    /// exactly one well-formed data item, listeners get a decode error
+    /// instead of the event (and `onRaw` listeners still get the bytes).
     ///
     /// # Errors
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
@@ -94,7 +94,9 @@ impl Emitter {
         if self.shared.is_closed() {
             return Err(EmitError::Closed);
         }
-        self.shared.offer(Event::cbor_encoded(name, payload)?)
+        let well_formed = crate::foreign::check_item(payload).is_ok();
+        self.shared
+            .offer(Event::cbor_encoded(name, payload, well_formed)?)
     }
 
     /// Emits `bytes` on the raw lane: listeners get exactly these bytes,

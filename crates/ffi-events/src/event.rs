@@ -1,16 +1,32 @@
-//! One queued event: name, lane, sequence number and bytes in one allocation.
+//! One queued event: name, lane, sequence number and bytes, stored inline
+//! in the ring's slot when they are small.
 
+use std::convert::Infallible;
+
+use cbor4ii::core::enc;
+use cbor4ii::serde::Serializer;
 use serde::Serialize;
+use smallvec::SmallVec;
 
 use crate::envelope;
 use crate::error::EmitError;
 use crate::name::validate_name;
 
+/// Bytes of name and payload an event keeps inside its ring slot; larger
+/// events allocate. Sized so that an `Event` is 128 bytes: a `{ n, at }`
+/// tick or a 64-byte raw payload with a short name fits.
+pub const INLINE_BYTES: usize = 104;
+
+/// Name then payload; inline up to [`INLINE_BYTES`].
+type Data = SmallVec<[u8; INLINE_BYTES]>;
+
 /// Which lane an event travels in; listeners see it as `meta.lane`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Lane {
-    /// The bytes are a CBOR envelope `{ eventType, payload }`.
+    /// The bytes are one CBOR data item, the payload of the envelope
+    /// `{ eventType, payload }` (whose fixed header the consumer rebuilds
+    /// when a listener asks for the envelope).
     Cbor = 0,
     /// The bytes are delivered exactly as emitted.
     Raw = 1,
@@ -39,23 +55,46 @@ pub struct Event {
     /// the hub's own liveness events, which are not emits.
     seq: u64,
     lane: Lane,
-    /// `data[..name_len]` is the name (valid UTF-8, 1..=255 bytes),
+    /// CBOR lane only: whether the bytes are known to be exactly one
+    /// well-formed data item (serde output, or checked), which lets the
+    /// consumer decode a run of such events in one call.
+    well_formed: bool,
+    /// `data[..name_len]` is the name (valid UTF-8, at most 255 bytes),
     /// `data[name_len..]` the bytes delivered to JS.
     name_len: u8,
-    data: Vec<u8>,
+    data: Data,
+}
+
+/// cbor4ii's output into an event's bytes.
+struct DataWriter<'a>(&'a mut Data);
+
+impl enc::Write for DataWriter<'_> {
+    type Error = Infallible;
+
+    fn push(&mut self, input: &[u8]) -> Result<(), Infallible> {
+        self.0.extend_from_slice(input);
+        Ok(())
+    }
 }
 
 impl Event {
     fn with_capacity(name: &str, lane: Lane, extra: usize) -> Result<Event, EmitError> {
         validate_name(name)?;
-        let mut data = Vec::with_capacity(name.len() + extra);
-        data.extend_from_slice(name.as_bytes());
-        Ok(Event {
+        Ok(Event::unchecked(name.as_bytes(), lane, extra))
+    }
+
+    /// An event named `name` (at most 255 bytes, not validated here).
+    fn unchecked(name: &[u8], lane: Lane, extra: usize) -> Event {
+        let name = &name[..name.len().min(crate::MAX_NAME_BYTES)];
+        let mut data = Data::with_capacity(name.len() + extra);
+        data.extend_from_slice(name);
+        Event {
             seq: 0,
             lane,
+            well_formed: false,
             name_len: name.len() as u8,
             data,
-        })
+        }
     }
 
     /// A raw-lane event carrying `bytes` unchanged.
@@ -76,37 +115,34 @@ impl Event {
     /// a sink named `name`, or through an unnamed one when `name` is empty.
     pub(crate) fn report(lane: Lane, name: &str, text: &[u8]) -> Event {
         debug_assert!(lane.is_report());
-        // Longer names were refused when the sink was made; cut rather than
-        // fail, a report must not be lost.
-        let name = &name.as_bytes()[..name.len().min(crate::MAX_NAME_BYTES)];
-        let mut data = Vec::with_capacity(name.len() + text.len());
-        data.extend_from_slice(name);
-        data.extend_from_slice(text);
-        Event {
-            seq: 0,
-            lane,
-            name_len: name.len() as u8,
-            data,
-        }
+        // Longer names were refused when the sink was made; `unchecked`
+        // cuts rather than fails: a report must not be lost.
+        let mut event = Event::unchecked(name.as_bytes(), lane, text.len());
+        event.data.extend_from_slice(text);
+        event
     }
 
     /// A CBOR-lane event whose payload is serialized with serde.
     pub(crate) fn cbor<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Event, EmitError> {
-        // A guess that fits small payloads without a reallocation: growing
-        // costs a copy and, once the consumer frees on another thread, a
-        // slower path in the allocator.
-        let event = Event::with_capacity(name, Lane::Cbor, envelope::header_len(name) + 128)?;
-        let data =
-            envelope::push_serialized(event.data, name, payload).map_err(EmitError::Encode)?;
-        Ok(Event { data, ..event })
+        let mut event = Event::with_capacity(name, Lane::Cbor, 0)?;
+        let mut serializer = Serializer::new(DataWriter(&mut event.data));
+        payload
+            .serialize(&mut serializer)
+            .map_err(|err| EmitError::Encode(err.to_string()))?;
+        event.well_formed = true;
+        Ok(event)
     }
 
-    /// A CBOR-lane event whose payload is already CBOR; it is not checked.
-    pub(crate) fn cbor_encoded(name: &str, payload: &[u8]) -> Result<Event, EmitError> {
-        let extra = envelope::header_len(name) + payload.len();
-        let mut event = Event::with_capacity(name, Lane::Cbor, extra)?;
-        envelope::push_header(&mut event.data, name);
+    /// A CBOR-lane event whose payload is already CBOR. `well_formed` says
+    /// whether the caller checked that it is exactly one data item.
+    pub(crate) fn cbor_encoded(
+        name: &str,
+        payload: &[u8],
+        well_formed: bool,
+    ) -> Result<Event, EmitError> {
+        let mut event = Event::with_capacity(name, Lane::Cbor, payload.len())?;
         event.data.extend_from_slice(payload);
+        event.well_formed = well_formed;
         Ok(event)
     }
 
@@ -124,9 +160,16 @@ impl Event {
         self.lane
     }
 
+    /// On the CBOR lane, whether [`Event::bytes`] is known to be exactly
+    /// one well-formed CBOR data item. False on other lanes.
+    pub fn is_well_formed(&self) -> bool {
+        self.well_formed
+    }
+
     /// The event name; empty for a report from an unnamed sink.
     pub fn name(&self) -> &str {
-        // The constructors copy the name from a `&str`, so these bytes are
+        // The constructors copy the name from a `&str` and cut it only at
+        // 255 bytes, which validated names never reach, so these bytes are
         // valid UTF-8; a failure here would be a bug in this module.
         std::str::from_utf8(self.name_bytes()).unwrap_or_default()
     }
@@ -136,10 +179,26 @@ impl Event {
         &self.data[..self.name_len as usize]
     }
 
-    /// The bytes listeners receive: the envelope on the CBOR lane, the
-    /// payload as emitted on the raw lane.
+    /// The bytes listeners receive: the payload's CBOR data item on the
+    /// CBOR lane (without the envelope around it), the payload as emitted
+    /// on the raw lane, the text on the JSON lane.
     pub fn bytes(&self) -> &[u8] {
         &self.data[self.name_len as usize..]
+    }
+
+    /// The size the hub's `max_event_bytes` limits: the envelope's on the
+    /// CBOR lane, the bytes' on the others.
+    pub fn wire_len(&self) -> usize {
+        let bytes = self.bytes().len();
+        match self.lane {
+            Lane::Cbor => envelope::header_len(self.name()) + bytes,
+            _ => bytes,
+        }
+    }
+
+    /// Whether the event's bytes live in its ring slot (no allocation).
+    pub fn is_inline(&self) -> bool {
+        !self.data.spilled()
     }
 }
 
@@ -162,9 +221,24 @@ mod tests {
     }
 
     #[test]
-    fn pre_encoded_and_serialized_payloads_give_the_same_envelope() {
+    fn pre_encoded_and_serialized_payloads_give_the_same_bytes() {
         let serialized = Event::cbor("tick", &42u32).unwrap();
-        let encoded = Event::cbor_encoded("tick", &[0x18, 42]).unwrap();
+        let encoded = Event::cbor_encoded("tick", &[0x18, 42], true).unwrap();
         assert_eq!(serialized.bytes(), encoded.bytes());
+        assert_eq!(serialized.bytes(), &[0x18, 42]);
+        assert_eq!(
+            serialized.wire_len(),
+            crate::encode_envelope("tick", &42u32).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn small_events_live_in_the_slot_and_large_ones_allocate() {
+        assert_eq!(std::mem::size_of::<Event>(), 128);
+        assert!(Event::raw("frame", &[0; 64]).unwrap().is_inline());
+        assert!(Event::cbor("tick", &(7u64, 1u64 << 40))
+            .unwrap()
+            .is_inline());
+        assert!(!Event::raw("frame", &[0; INLINE_BYTES]).unwrap().is_inline());
     }
 }

@@ -262,11 +262,11 @@ impl Sink {
         }
         let event = match self.format {
             SinkFormat::Envelope => match split_envelope(msg) {
-                Ok(envelope) => Event::cbor_encoded(envelope.name, envelope.payload),
+                Ok(envelope) => Event::cbor_encoded(envelope.name, envelope.payload, true),
                 Err(malformed) => return self.report(emitter, malformed),
             },
             SinkFormat::Cbor => match check_item(msg) {
-                Ok(()) => Event::cbor_encoded(&self.name, msg),
+                Ok(()) => Event::cbor_encoded(&self.name, msg, true),
                 Err(malformed) => return self.report(emitter, malformed),
             },
             SinkFormat::Raw => Event::raw(&self.name, msg),
@@ -299,7 +299,7 @@ impl Sink {
             return self.count(SinkStatus::TooLarge);
         }
         let event = match lane {
-            0 if check_item(payload).is_ok() => Event::cbor_encoded(name, payload),
+            0 if check_item(payload).is_ok() => Event::cbor_encoded(name, payload, true),
             1 => Event::raw(name, payload),
             2 if std::str::from_utf8(payload).is_ok() => Event::json(name, payload),
             _ => return self.count(SinkStatus::Invalid),
@@ -328,7 +328,8 @@ mod tests {
         assert_eq!(status, SinkStatus::Accepted);
         let events = drain(&hub);
         assert_eq!(events[0].name(), "peer");
-        assert_eq!(events[0].bytes(), &envelope[..]);
+        assert_eq!(events[0].bytes(), &[7]);
+        assert!(events[0].is_well_formed());
     }
 
     #[test]

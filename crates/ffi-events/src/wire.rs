@@ -7,17 +7,23 @@
 //! | 0                 | u32 n, u32 k, u32 flags, u32 names byte length |
 //! | 16                | f64 seq × n (exact up to 2^53)               |
 //! | 16 + 8n           | u32 end of each payload, relative to payloads |
-//! | 16 + 12n          | u32 tag × n: name index << 8 \| lane          |
+//! | 16 + 12n          | u32 tag × n: name index << 8 \| flags \| lane  |
 //! | 16 + 16n          | u32 end of each name, relative to names      |
 //! | 16 + 16n + 4k     | names (UTF-8), then payloads                 |
 //!
 //! Every section starts at a multiple of its element size when the buffer
 //! does, so JavaScript reads the tables through typed arrays without copying.
+//! A tag's low 7 bits are the [`Lane`](crate::Lane); bit 7
+//! ([`TAG_WELL_FORMED`]) marks a CBOR-lane payload known to be exactly one
+//! well-formed data item. Payloads follow each other with no gap, so a run
+//! of such events is one CBOR sequence the consumer decodes in one call.
 
 use std::collections::HashMap;
 
 use crate::event::Event;
 
+/// Tag bit: the CBOR-lane payload is exactly one well-formed data item.
+pub const TAG_WELL_FORMED: u32 = 0x80;
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 16;
 /// Flag bit: poll again soon ([`Drained::more`](crate::Drained::more)):
@@ -114,7 +120,12 @@ impl BatchEncoder {
             payloads[end..end + bytes.len()].copy_from_slice(bytes);
             end += bytes.len();
             ends[4 * i..4 * i + 4].copy_from_slice(&(end as u32).to_le_bytes());
-            let tag = (self.name_of[i] << 8) | event.lane() as u32;
+            let well_formed = if event.is_well_formed() {
+                TAG_WELL_FORMED
+            } else {
+                0
+            };
+            let tag = (self.name_of[i] << 8) | well_formed | event.lane() as u32;
             tags[4 * i..4 * i + 4].copy_from_slice(&tag.to_le_bytes());
         }
         let mut name_end = 0usize;
@@ -175,7 +186,7 @@ mod tests {
             [
                 Lane::Raw as u32,
                 (1 << 8) | Lane::Raw as u32,
-                Lane::Cbor as u32
+                Lane::Cbor as u32 | TAG_WELL_FORMED
             ]
         );
         let name_ends = [u32_at(&buf, 64), u32_at(&buf, 68)];
