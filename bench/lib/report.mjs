@@ -124,7 +124,13 @@ export function foreignTable(foreign, md = false) {
     const cost = (c) => [fmtNs(c.meanNs), fmtNs(c.p50Ns), fmtNs(c.p99Ns), fmtNs(c.maxNs), `${c.slowCalls} (${fmtNs(c.slowNs)})`]
     rows.push([String(f.threads), 'ffi-events nativeSink()', fmtRate(f.sink.rate), fmtRatio(f.sink.rate / f.koffi.rate), ...cost(f.sink.cost), `${f.sink.events} events, ring holds the run, ${f.sink.dropped} refused; library done at ${fmtRate(f.sink.libraryRate)}`])
     rows.push([String(f.threads), 'nativeSink(), default ring', fmtRate(f.small.rate), '', ...cost(f.small.cost), `capacity 1024: ${pct(f.small.refusedFraction)} of ${f.small.calls} calls refused (counted)`])
-    rows.push([String(f.threads), 'nativeSink(), JS thread blocked', '—', '', ...cost(f.blocked.cost), `${f.blocked.calls} calls in ${fmtUs(f.blocked.blockedSeconds * 1e6)}, ${f.blocked.deliveredWhileBlocked} delivered meanwhile; mean of calls < 100 µs ${fmtNs(meanBelow(f.blocked.cost))}`])
+    rows.push([String(f.threads), 'nativeSink(), JS thread blocked', '—', '', ...cost(f.blocked.cost), `${f.blocked.calls} calls in ${fmtUs(f.blocked.seconds * 1e6)}, ${f.blocked.deliveredDuringRun} delivered meanwhile; mean of calls < 100 µs ${fmtNs(meanBelow(f.blocked.cost))}`])
+    for (const [label, run] of [
+      ['nativeSink(), paced, JS blocked', f.pacedBlocked],
+      ['nativeSink(), paced, JS free', f.pacedFree],
+    ]) {
+      if (run) rows.push([String(f.threads), label, '—', '', ...cost(run.cost), `${run.calls} calls, ${fmtUs(run.intervalNs / 1e3)} of sleep after each, in ${fmtUs(run.seconds * 1e6)}; ${run.deliveredDuringRun} delivered meanwhile`])
+    }
     rows.push([String(f.threads), '(d) koffi.register callback', fmtRate(f.koffi.rate), '—', ...cost(f.koffi.cost), `${f.koffi.events} events, library thread waits for each JS call`])
   }
   return (md ? markdown : table)(
