@@ -38,3 +38,32 @@ test('a backlog larger than one batch is delivered across several batches withou
   t.is(hub.stats().wakeups, 1)
   await hub.close()
 })
+
+test('events nobody listens to never cross into JS: they count as delivered and unheard', async (t) => {
+  const hub = new EventHub({ capacity: 4096 })
+  t.teardown(() => hub.close())
+  const heard: number[] = []
+  hub.on('heard', (n: unknown) => heard.push(n as number))
+  const raw = hub.onRaw('raw only', () => heard.push(-1))
+  for (let i = 0; i < 100; i++) {
+    hub.emit('heard', i)
+    hub.emit('nobody', i)
+    hub.emitRaw('raw only', new Uint8Array(1))
+  }
+  await until(() => hub.stats().queued === 0 && heard.length === 200)
+  let stats = hub.stats()
+  t.is(stats.unheard, 100)
+  t.is(stats.delivered, 300)
+  t.is(stats.emitted, stats.delivered + stats.dropped + stats.queued)
+  // Once an onAny listener exists, every name is heard.
+  hub.off(raw)
+  const any: string[] = []
+  hub.onAny((name) => any.push(name))
+  hub.emit('nobody', 1)
+  hub.emitRaw('raw only', new Uint8Array(1))
+  await until(() => any.length === 2)
+  stats = hub.stats()
+  t.deepEqual(any, ['nobody', 'raw only'])
+  t.is(stats.unheard, 100)
+  t.is(stats.emitted, stats.delivered + stats.dropped + stats.queued)
+})

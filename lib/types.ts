@@ -131,7 +131,10 @@ export interface EventHubStats {
   queued: number
   highWater: number
   emitted: number
+  /** Events taken from the ring, `unheard` ones included. */
   delivered: number
+  /** Of `delivered`: events whose name had no listener (and no `onAny`) when drained; they never cross into JS. */
+  unheard: number
   dropped: number
   batches: number
   wakeups: number

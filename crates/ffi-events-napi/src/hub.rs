@@ -31,8 +31,10 @@ pub struct HubStats {
     pub high_water: u32,
     /// Valid emits, accepted or not.
     pub emitted: f64,
-    /// Events handed to JS.
+    /// Events taken from the ring, `unheard` ones included.
     pub delivered: f64,
+    /// Of `delivered`: events no listener heard, never copied into JS.
+    pub unheard: f64,
     /// Events refused or pushed out on overflow.
     pub dropped: f64,
     /// Batches handed to JS.
@@ -283,6 +285,7 @@ impl NativeHub {
             high_water: stats.high_water as u32,
             emitted: stats.emitted as f64,
             delivered: stats.delivered as f64,
+            unheard: stats.unheard as f64,
             dropped: stats.dropped as f64,
             batches: stats.batches as f64,
             wakeups: stats.wakeups as f64,

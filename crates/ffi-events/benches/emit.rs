@@ -112,6 +112,10 @@ impl Setup {
             })
             .expect("default config is valid"),
         );
+        // Drains hand over only events someone listens to.
+        hub.registry()
+            .add(ffi_events::Filter::Any)
+            .expect("Any needs no name");
         let stop = Arc::new(AtomicBool::new(false));
         let drainer = match consumer {
             Consumer::None => {

@@ -19,13 +19,14 @@ use crate::hub::Shared;
 ///
 /// # Examples
 /// ```
-/// use ffi_events::{DrainLimits, EmitError, Hub, HubConfig};
+/// use ffi_events::{DrainLimits, EmitError, Filter, Hub, HubConfig};
 /// use serde::Serialize;
 ///
 /// #[derive(Serialize)]
 /// struct PeerConnected<'a> { id: &'a str }
 ///
 /// let hub = Hub::new(HubConfig { capacity: 2, ..HubConfig::default() }).unwrap();
+/// hub.registry().add(Filter::Any).unwrap();
 /// let emitter = hub.emitter();
 /// let worker = std::thread::spawn(move || {
 ///     let first = emitter.emit("peer_connected", &PeerConnected { id: "a1" })?;

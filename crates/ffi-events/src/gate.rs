@@ -1,4 +1,8 @@
-//! The entry gate: counts emits in flight and lets `close` wait them out.
+// The entry gate: counts emits in flight and lets `close` wait them out.
+//
+// (Plain comments rather than `//!`: `tests/loom_model.rs` compiles this file
+// a second time with `include!`, which refuses inner attributes, and runs it
+// under loom in every `cargo test`.)
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,6 +1,6 @@
 //! The hub: one registry, one ring, one consumer.
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::gate::Gate;
 use crate::liveness::Liveness;
 use crate::registry::Registry;
 use crate::stats::Stats;
+use crate::wakeup::Wakeup;
 use crate::workers::{StopToken, Workers};
 
 /// Wakes the consumer; implemented by the binding (a Node threadsafe
@@ -72,6 +73,8 @@ pub struct Drained {
 #[derive(Default)]
 struct DrainCounters {
     delivered: AtomicU64,
+    /// Of `delivered`: events no listener heard, left out of the batch.
+    unheard: AtomicU64,
     batches: AtomicU64,
     high_water: AtomicUsize,
 }
@@ -87,10 +90,9 @@ pub(crate) struct Shared {
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
     dropped: CachePadded<AtomicU64>,
-    /// True from a wake-up until a drain releases it (it left the ring
-    /// empty, or with `linger` found nothing): while set, producers do not
-    /// wake the consumer again.
-    scheduled: CachePadded<AtomicBool>,
+    /// The wake-up handshake (`wakeup.rs`): who owns the consumer's
+    /// wake-up. Producers claim it after their push, drains release it.
+    wakeup: CachePadded<Wakeup>,
     drains: CachePadded<DrainCounters>,
     wakeups: AtomicU64,
     wake_failures: AtomicU64,
@@ -117,14 +119,16 @@ impl Shared {
         self.clock.now_ns()
     }
 
-    /// Wakes the consumer unless a wake-up is already pending.
+    /// Wakes the consumer unless a wake-up is already pending. Called after
+    /// the work it announces is visible (see `Wakeup::claim`).
     fn wake(&self) {
-        // Pairs with the fence in `drain`: either the consumer sees our
-        // push when it re-checks the ring, or we see `scheduled == false`.
-        fence(Ordering::SeqCst);
-        if self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::AcqRel) {
-            return;
+        if self.wakeup.claim() {
+            self.send_wakeup();
         }
+    }
+
+    /// Sends the wake-up this thread claimed.
+    fn send_wakeup(&self) {
         let notify = self.notify_slot().clone();
         if let Some(notify) = notify {
             self.wakeups.fetch_add(1, Ordering::Relaxed);
@@ -134,9 +138,15 @@ impl Shared {
         }
     }
 
+    /// Whether anything waits for the consumer: ring events or liveness
+    /// events. What the consumer looks at after releasing its wake-up.
+    fn waiting(&self) -> bool {
+        !self.ring.is_empty() || self.liveness.has_pending()
+    }
+
     /// Queues a built event; the common tail of every emit.
     pub(crate) fn offer(&self, mut event: Event) -> Result<u64, EmitError> {
-        let len = event.bytes().len();
+        let len = event.wire_len();
         if len > self.config.max_event_bytes {
             return Err(EmitError::TooLarge {
                 len,
@@ -240,14 +250,24 @@ fn watch_for_stalls(hub: &Weak<Shared>, stop: &StopToken, timeout: Duration, per
 ///
 /// # Examples
 /// ```
-/// use ffi_events::{DrainLimits, Hub, HubConfig};
+/// use ffi_events::{DrainLimits, Filter, Hub, HubConfig};
 /// let hub = Hub::new(HubConfig::default()).unwrap();
+/// hub.registry().add(Filter::Name("tick".into())).unwrap();
 /// let emitter = hub.emitter();
-/// std::thread::spawn(move || emitter.emit("tick", &1u32)).join().unwrap().unwrap();
+/// std::thread::spawn(move || {
+///     emitter.emit("tick", &1u32)?;
+///     // Nobody listens to "tock": drained, counted, not handed over.
+///     emitter.emit("tock", &2u32)
+/// })
+/// .join()
+/// .unwrap()
+/// .unwrap();
 /// let mut batch = Vec::new();
 /// let drained = hub.drain(&mut batch, DrainLimits::default());
 /// assert_eq!((drained.events, drained.more), (1, false));
 /// assert_eq!(batch[0].name(), "tick");
+/// let stats = hub.stats();
+/// assert_eq!((stats.delivered, stats.unheard), (2, 1));
 /// hub.close();
 /// ```
 pub struct Hub {
@@ -271,7 +291,7 @@ impl Hub {
             gate: CachePadded::default(),
             next_seq: CachePadded::new(AtomicU64::new(1)),
             dropped: CachePadded::default(),
-            scheduled: CachePadded::default(),
+            wakeup: CachePadded::default(),
             drains: CachePadded::default(),
             wakeups: AtomicU64::new(0),
             wake_failures: AtomicU64::new(0),
@@ -290,8 +310,8 @@ impl Hub {
     /// by the first emit after it.
     pub fn attach(&self, notify: Arc<dyn Notify>) {
         *self.shared.notify_slot() = Some(notify);
-        if !self.shared.ring.is_empty() || self.shared.liveness.has_pending() {
-            self.shared.scheduled.store(false, Ordering::SeqCst);
+        if self.shared.waiting() {
+            self.shared.wakeup.reset();
             self.shared.wake();
         }
     }
@@ -318,7 +338,10 @@ impl Hub {
     }
 
     /// Moves waiting events into `out`: liveness events first, then ring
-    /// events oldest first, within `limits`.
+    /// events oldest first, within `limits`. Ring events whose name has no
+    /// listener in the [`Registry`] (and no listener of every event) are
+    /// taken but left out: they count as delivered and as
+    /// [`Stats::unheard`]. Reports from sinks are always handed over.
     ///
     /// Call it from one thread at a time (the consumer's). When the ring is
     /// left empty, a queue-full episode ends and its `responding` event is
@@ -332,28 +355,34 @@ impl Hub {
         }
         hub.liveness.take_pending(out);
         let mut taken = 0usize;
+        let mut unheard = 0u64;
         let mut bytes = 0usize;
+        // The registry says once per drain, under its lock, which names
+        // anyone listens to: events nobody hears are not handed over.
+        let mut hearing = hub.registry.hearing();
         while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
             let Some(event) = hub.ring.pop() else { break };
             bytes += event.bytes().len();
             taken += 1;
-            out.push(event);
+            if event.lane().is_report() || hearing.hears(event.name()) {
+                out.push(event);
+            } else {
+                unheard += 1;
+            }
         }
+        drop(hearing);
         hub.drains
             .delivered
             .fetch_add(taken as u64, Ordering::Relaxed);
+        if unheard > 0 {
+            hub.drains.unheard.fetch_add(unheard, Ordering::Relaxed);
+        }
         if hub.ring.is_empty() && hub.liveness.on_drained(hub.dropped.load(Ordering::Relaxed)) {
             hub.liveness.take_pending(out);
         }
         let events = out.len() - start;
-        let more = if !hub.ring.is_empty() || (limits.linger && events > 0) {
-            true
-        } else {
-            hub.scheduled.store(false, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let waiting = !hub.ring.is_empty() || hub.liveness.has_pending();
-            waiting && !hub.scheduled.swap(true, Ordering::AcqRel)
-        };
+        let busy = !hub.ring.is_empty() || (limits.linger && (events > 0 || taken > 0));
+        let more = hub.wakeup.end_of_drain(busy, || hub.waiting());
         if events > 0 {
             hub.drains.batches.fetch_add(1, Ordering::Relaxed);
         }
@@ -366,10 +395,8 @@ impl Hub {
     /// once if events are already waiting.
     pub fn rearm(&self) {
         let hub = &*self.shared;
-        hub.scheduled.store(false, Ordering::SeqCst);
-        fence(Ordering::SeqCst);
-        if !hub.ring.is_empty() || hub.liveness.has_pending() {
-            hub.wake();
+        if hub.wakeup.rearm(|| hub.waiting()) {
+            hub.send_wakeup();
         }
     }
 
@@ -438,6 +465,7 @@ impl Hub {
             high_water: hub.drains.high_water.load(Ordering::Relaxed),
             emitted: hub.next_seq.load(Ordering::Acquire) - 1,
             delivered,
+            unheard: hub.drains.unheard.load(Ordering::Relaxed),
             dropped,
             batches: hub.drains.batches.load(Ordering::Relaxed),
             wakeups: hub.wakeups.load(Ordering::Relaxed),

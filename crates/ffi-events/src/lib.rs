@@ -31,7 +31,7 @@
 //!
 //! # Example
 //! ```
-//! use ffi_events::{DrainLimits, Hub, HubConfig, Notify};
+//! use ffi_events::{DrainLimits, Filter, Hub, HubConfig, Notify};
 //! use std::sync::{atomic::{AtomicUsize, Ordering}, Arc};
 //!
 //! struct CountWakeups(AtomicUsize);
@@ -43,6 +43,8 @@
 //! }
 //!
 //! let hub = Hub::new(HubConfig::default()).unwrap();
+//! // Drains hand over only events someone listens to.
+//! hub.registry().add(Filter::Any).unwrap();
 //! let wakeups = Arc::new(CountWakeups(AtomicUsize::new(0)));
 //! hub.attach(wakeups.clone());
 //!
@@ -75,6 +77,7 @@ mod registry;
 mod sink;
 pub mod sink_table;
 mod stats;
+mod wakeup;
 mod wire;
 mod workers;
 

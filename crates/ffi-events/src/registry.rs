@@ -39,6 +39,32 @@ struct State {
     names: Vec<Box<str>>,
 }
 
+/// Which event names anyone listens to, read under the registry's lock for
+/// the span of one drain: [`Registry::hearing`].
+pub(crate) struct Hearing<'a> {
+    state: MutexGuard<'a, State>,
+    /// The last name asked about and the answer: events of one name often
+    /// come in runs, and a comparison is cheaper than a hash.
+    last: Vec<u8>,
+    last_heard: bool,
+}
+
+impl Hearing<'_> {
+    /// Whether an event named `name` reaches any listener (of its name, or
+    /// of every event).
+    pub(crate) fn hears(&mut self, name: &str) -> bool {
+        if !self.state.any.is_empty() {
+            return true;
+        }
+        if self.last.as_slice() != name.as_bytes() || self.last.is_empty() {
+            self.last.clear();
+            self.last.extend_from_slice(name.as_bytes());
+            self.last_heard = self.state.by_name.contains_key(name);
+        }
+        self.last_heard
+    }
+}
+
 /// The mutex-guarded set of subscriptions of one hub.
 ///
 /// # Examples
@@ -163,6 +189,32 @@ impl Registry {
         listeners.len()
     }
 
+    /// Locks the registry for a drain, which asks it whether each event is
+    /// heard. Hold it only for the drain: subscribing waits meanwhile.
+    pub(crate) fn hearing(&self) -> Hearing<'_> {
+        Hearing {
+            state: self.lock(),
+            last: Vec::new(),
+            last_heard: false,
+        }
+    }
+
+    /// Appends the listener ids each of `names` reaches (as [`Registry::snapshot`]
+    /// gives them) to `ids`, and after each name the length of `ids` so far
+    /// to `ends`; under one lock.
+    pub fn snapshots<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+        ids: &mut Vec<ListenerId>,
+        ends: &mut Vec<usize>,
+    ) {
+        let state = self.lock();
+        for name in names {
+            merge_route(&state, name, ids);
+            ends.push(ids.len());
+        }
+    }
+
     /// Whether `id` is currently subscribed.
     pub fn contains(&self, id: u64) -> bool {
         self.lock().filters.contains_key(&id)
@@ -187,23 +239,30 @@ impl Registry {
     /// those of `name` and those of every event, merged by id.
     pub fn snapshot(&self, name: &str) -> Vec<ListenerId> {
         let state = self.lock();
-        let named = state.by_name.get(name).map_or(&[][..], Vec::as_slice);
-        let any = &state.any[..];
-        let mut merged = Vec::with_capacity(named.len() + any.len());
-        let (mut i, mut j) = (0, 0);
-        while i < named.len() && j < any.len() {
-            if named[i] < any[j] {
-                merged.push(named[i]);
-                i += 1;
-            } else {
-                merged.push(any[j]);
-                j += 1;
-            }
-        }
-        merged.extend_from_slice(&named[i..]);
-        merged.extend_from_slice(&any[j..]);
+        let mut merged = Vec::new();
+        merge_route(&state, name, &mut merged);
         merged
     }
+}
+
+/// Appends the listeners an event named `name` reaches, in subscription
+/// order: those of `name` and those of every event, merged by id.
+fn merge_route(state: &State, name: &str, out: &mut Vec<ListenerId>) {
+    let named = state.by_name.get(name).map_or(&[][..], Vec::as_slice);
+    let any = &state.any[..];
+    out.reserve(named.len() + any.len());
+    let (mut i, mut j) = (0, 0);
+    while i < named.len() && j < any.len() {
+        if named[i] < any[j] {
+            out.push(named[i]);
+            i += 1;
+        } else {
+            out.push(any[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&named[i..]);
+    out.extend_from_slice(&any[j..]);
 }
 
 #[cfg(test)]

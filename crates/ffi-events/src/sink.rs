@@ -311,7 +311,7 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DrainLimits, Hub, HubConfig};
+    use crate::{DrainLimits, Filter, Hub, HubConfig};
 
     fn drain(hub: &Hub) -> Vec<Event> {
         let mut out = Vec::new();
@@ -322,6 +322,7 @@ mod tests {
     #[test]
     fn an_envelope_becomes_an_event_of_its_event_type() {
         let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let sink = Sink::new(SinkFormat::Envelope, None).unwrap();
         let envelope = crate::encode_envelope("peer", &7u8).unwrap();
         let status = sink.on_callback(&hub.emitter(), 0, Some(&envelope));
@@ -335,6 +336,7 @@ mod tests {
     #[test]
     fn malformed_input_and_library_errors_become_reports() {
         let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let emitter = hub.emitter();
         let sink = Sink::new(SinkFormat::Envelope, None).unwrap();
         assert_eq!(
@@ -366,6 +368,7 @@ mod tests {
             ..HubConfig::default()
         };
         let hub = Hub::new(config).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let emitter = hub.emitter();
         let sink = Sink::new(SinkFormat::Raw, Some("frame")).unwrap();
         assert_eq!(
@@ -399,6 +402,7 @@ mod tests {
     #[test]
     fn direct_emits_check_name_lane_and_bytes() {
         let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let emitter = hub.emitter();
         let sink = Sink::new(SinkFormat::Envelope, None).unwrap();
         let emit = |name: &[u8], payload: &[u8], lane| {

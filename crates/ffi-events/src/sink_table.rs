@@ -268,7 +268,7 @@ pub fn stale_calls() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DrainLimits, Hub, HubConfig, SinkFormat};
+    use crate::{DrainLimits, Filter, Hub, HubConfig, SinkFormat};
 
     fn raw_sink() -> Arc<Sink> {
         Arc::new(Sink::new(SinkFormat::Raw, Some("frame")).unwrap())
@@ -277,6 +277,7 @@ mod tests {
     #[test]
     fn calls_reach_the_open_sink_and_are_refused_after_close() {
         let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let sink = raw_sink();
         let handle = open(sink.clone(), hub.emitter()).unwrap();
         assert_ne!(handle.as_user_data(), 0);
@@ -294,6 +295,7 @@ mod tests {
     #[test]
     fn garbage_and_reused_handles_are_stale_no_ops() {
         let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let before = stale_calls();
         assert_eq!(
             deliver(SinkHandle::from_user_data(0), 0, Some(&[])),
@@ -327,6 +329,7 @@ mod tests {
         .unwrap();
         let sink = raw_sink();
         let handle = open(sink.clone(), hub.emitter()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 std::thread::spawn(move || {

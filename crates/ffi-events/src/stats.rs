@@ -16,8 +16,12 @@ pub struct Stats {
     pub high_water: usize,
     /// Valid emits, accepted or not; each took a sequence number.
     pub emitted: u64,
-    /// Events handed to the consumer.
+    /// Events taken from the ring by the consumer, `unheard` ones included.
     pub delivered: u64,
+    /// Of `delivered`: events whose name had no listener (and no listener
+    /// of every event) when they were drained; they were left out of the
+    /// batch instead of being handed over.
+    pub unheard: u64,
     /// Events refused on a full ring or pushed out by `DropOldest`.
     pub dropped: u64,
     /// Non-empty drains; each is one call into the consumer.

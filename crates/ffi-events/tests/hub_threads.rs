@@ -23,6 +23,8 @@ fn run_accounting(overflow: Overflow) {
         ..HubConfig::default()
     })
     .unwrap();
+    // A listener of every event: drains hand over only events someone hears.
+    hub.registry().add(Filter::Any).unwrap();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let emitter = hub.emitter();
@@ -113,6 +115,8 @@ fn close_under_fire_delivers_what_was_accepted_and_refuses_the_rest() {
         ..HubConfig::default()
     })
     .unwrap();
+    // A listener of every event: drains hand over only events someone hears.
+    hub.registry().add(Filter::Any).unwrap();
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|_| {
             let emitter = hub.emitter();
@@ -226,6 +230,8 @@ fn counted_hub() -> (Hub, Arc<CountingWake>) {
         ..HubConfig::default()
     })
     .unwrap();
+    // A listener of every event: drains hand over only events someone hears.
+    hub.registry().add(Filter::Any).unwrap();
     let wake = Arc::new(CountingWake(Default::default()));
     hub.attach(wake.clone());
     (hub, wake)
