@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::envelope;
 use crate::error::EmitError;
 use crate::event::Event;
 use crate::hub::Shared;
+use crate::name::validate_name;
 
 /// A producer's handle to a hub: cheap to clone, `Send + Sync`, never blocks.
 ///
@@ -76,10 +78,16 @@ impl Emitter {
     /// [`EmitError::InvalidName`], [`EmitError::Encode`] and
     /// [`EmitError::TooLarge`] refuse the event before it gets a sequence
     /// number; [`EmitError::Closed`] after the hub closed;
-    /// [`EmitError::Full`] when the ring is full under `Overflow::Reject`.
+    /// [`EmitError::Full`] when the ring is full under `Overflow::Reject`,
+    /// decided before the payload is encoded (so on a full ring `Full` wins
+    /// over `Encode` and `TooLarge`, and a refused emit costs no encoding).
     pub fn emit<T: Serialize + ?Sized>(&self, name: &str, payload: &T) -> Result<u64, EmitError> {
         if self.shared.is_closed() {
             return Err(EmitError::Closed);
+        }
+        validate_name(name)?;
+        if let Some(refused) = self.shared.refuse_if_full() {
+            return Err(refused);
         }
         self.shared.offer(Event::cbor(name, payload)?)
     }
@@ -92,9 +100,7 @@ impl Emitter {
     /// # Errors
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_cbor(&self, name: &str, payload: &[u8]) -> Result<u64, EmitError> {
-        if self.shared.is_closed() {
-            return Err(EmitError::Closed);
-        }
+        self.refuse_early(name, envelope::header_len(name) + payload.len())?;
         let well_formed = crate::foreign::check_item(payload).is_ok();
         self.shared
             .offer(Event::cbor_encoded(name, payload, well_formed)?)
@@ -106,10 +112,31 @@ impl Emitter {
     /// # Errors
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_raw(&self, name: &str, bytes: &[u8]) -> Result<u64, EmitError> {
+        self.refuse_early(name, bytes.len())?;
+        self.shared.offer(Event::raw(name, bytes)?)
+    }
+
+    /// The refusals an emit of `len` bytes gets before its event is built:
+    /// a closed hub, an invalid name, too many bytes, a full ring.
+    fn refuse_early(&self, name: &str, len: usize) -> Result<(), EmitError> {
         if self.shared.is_closed() {
             return Err(EmitError::Closed);
         }
-        self.shared.offer(Event::raw(name, bytes)?)
+        validate_name(name)?;
+        let max = self.max_event_bytes();
+        if len > max {
+            return Err(EmitError::TooLarge { len, max });
+        }
+        match self.shared.refuse_if_full() {
+            Some(refused) => Err(refused),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses at once, counting a drop, when the ring is full under
+    /// `Overflow::Reject`: for producers (sinks) about to build an event.
+    pub(crate) fn refuse_if_full(&self) -> Option<EmitError> {
+        self.shared.refuse_if_full()
     }
 
     /// Queues an event built elsewhere in the crate (a sink's): the one

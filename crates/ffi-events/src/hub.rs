@@ -175,7 +175,31 @@ impl Shared {
         result
     }
 
-    fn on_drop(&self) {
+    /// Refuses an emit at once when the ring is full under
+    /// `Overflow::Reject`, before its event is built: an overloaded producer
+    /// then pays no encoding, no allocation and no copy, and touches
+    /// neither the ring nor the gate. The emit still takes its sequence
+    /// number and counts as dropped. `None` when the emit should go on;
+    /// `Closed` once the hub is closed (its ring may stay full).
+    pub(crate) fn refuse_if_full(&self) -> Option<EmitError> {
+        if self.config.overflow != Overflow::Reject || !self.ring.is_full() {
+            return None;
+        }
+        if self.is_closed() {
+            return Some(EmitError::Closed);
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        // A full ring means its events were announced already; only a
+        // liveness event this drop queues needs a wake-up of its own.
+        if self.on_drop() {
+            self.wake();
+        }
+        Some(EmitError::Full { seq })
+    }
+
+    /// Counts a dropped event; true when it started a queue-full episode
+    /// (a liveness event is now pending).
+    fn on_drop(&self) -> bool {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         let capacity = self.ring.capacity();
         // A read first: under overload every emit drops, and an unconditional
@@ -185,7 +209,7 @@ impl Shared {
                 .high_water
                 .fetch_max(capacity, Ordering::Relaxed);
         }
-        self.liveness.on_overflow(capacity, dropped);
+        self.liveness.on_overflow(capacity, dropped)
     }
 
     pub(crate) fn heartbeat(self: &Arc<Self>) -> Result<(), EmitError> {

@@ -253,6 +253,11 @@ impl Sink {
         if msg.len() > emitter.max_event_bytes() {
             return self.count(SinkStatus::TooLarge);
         }
+        match emitter.refuse_if_full() {
+            Some(EmitError::Closed) => return self.count(SinkStatus::Closed),
+            Some(_) => return self.count(SinkStatus::Full),
+            None => {}
+        }
         if ret != 0 {
             self.counters.native_errors.fetch_add(1, Ordering::Relaxed);
             return self.offer(

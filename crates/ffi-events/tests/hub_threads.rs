@@ -292,3 +292,35 @@ fn rearm_lets_the_next_event_wake_a_consumer_that_gave_up() {
     assert_eq!(wake.0.load(Ordering::SeqCst), 3);
     hub.close();
 }
+
+/// A payload that counts how often serde encodes it.
+struct CountsEncodes<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl serde::Serialize for CountsEncodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        serializer.serialize_u8(1)
+    }
+}
+
+#[test]
+fn an_emit_refused_on_a_full_ring_is_never_encoded_but_takes_its_seq() {
+    let hub = Hub::new(HubConfig {
+        capacity: 1,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    let emitter = hub.emitter();
+    let encodes = std::sync::atomic::AtomicUsize::new(0);
+    assert_eq!(emitter.emit("x", &CountsEncodes(&encodes)), Ok(1));
+    assert_eq!(
+        emitter.emit("x", &CountsEncodes(&encodes)),
+        Err(EmitError::Full { seq: 2 })
+    );
+    assert_eq!(emitter.emit_raw("x", &[1]), Err(EmitError::Full { seq: 3 }));
+    assert_eq!(encodes.load(Ordering::Relaxed), 1);
+    let stats = hub.stats();
+    assert_eq!((stats.emitted, stats.dropped, stats.queued), (3, 2, 1));
+    hub.close();
+    assert_eq!(emitter.emit_raw("x", &[1]), Err(EmitError::Closed));
+}
