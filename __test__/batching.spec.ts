@@ -67,3 +67,23 @@ test('events nobody listens to never cross into JS: they count as delivered and 
   t.is(stats.unheard, 100)
   t.is(stats.emitted, stats.delivered + stats.dropped + stats.queued)
 })
+
+test('an event is heard by the listeners its name had when its batch was drained, and by those added before its turn', async (t) => {
+  const hub = new EventHub({ capacity: 64 })
+  t.teardown(() => hub.close())
+  const heard: string[] = []
+  hub.on('a', () => {
+    heard.push('a')
+    // 'b' had a listener at drain time: one added now is called for it too.
+    hub.on('b', () => heard.push('b, added during a'))
+    // 'c' had none: its event was left out of the batch, counted as unheard.
+    hub.on('c', () => heard.push('c, added during a'))
+  })
+  hub.on('b', () => heard.push('b'))
+  hub.emit('a', 1)
+  hub.emit('b', 2)
+  hub.emit('c', 3)
+  await until(() => hub.stats().queued === 0 && heard.length === 3)
+  t.deepEqual(heard, ['a', 'b', 'b, added during a'])
+  t.like(hub.stats(), { delivered: 3, unheard: 1, batches: 1 })
+})

@@ -1,7 +1,8 @@
 // Reads the batch buffer laid out by `ffi_events::BatchEncoder` (see
 // crates/ffi-events/src/wire.rs): a 16-byte header, then f64 seqs, u32
 // payload ends, u32 tags (name index << 8 | flags | lane), u32 name ends,
-// names, payloads. One buffer per batch, never reused, allocated by V8.
+// u32 route ends, f64 listener ids (each name's route), names, payloads.
+// One buffer per batch, never reused, allocated by V8.
 
 import { endianness } from 'node:os'
 
@@ -28,6 +29,10 @@ export class Batch {
   /** The whole batch; payload bytes sit at `payloadStart + ...`. */
   readonly bytes: Uint8Array
   readonly payloadStart: number
+  /** Listener ids of every name's route, one route after the other. */
+  readonly routeIds: Float64Array
+  /** For each name index, the end of its route in `routeIds`. */
+  readonly routeEnds: Uint32Array
   private readonly ends: Uint32Array
   private readonly tags: Uint32Array
   private readonly names: string[]
@@ -49,7 +54,10 @@ export class Batch {
     this.ends = new Uint32Array(ab, base + 16 + 8 * n, n)
     this.tags = new Uint32Array(ab, base + 16 + 12 * n, n)
     const nameEnds = new Uint32Array(ab, base + 16 + 16 * n, k)
-    const namesStart = 16 + 16 * n + 4 * k
+    this.routeEnds = new Uint32Array(ab, base + 16 + 16 * n + 4 * k, k)
+    const routes = k === 0 ? 0 : this.routeEnds[k - 1]
+    this.routeIds = new Float64Array(ab, base + 16 + 16 * n + 8 * k, routes)
+    const namesStart = 16 + 16 * n + 8 * k + 8 * routes
     this.names = new Array<string>(k)
     this.headers = new Array<Uint8Array | undefined>(k)
     let at = namesStart
@@ -65,6 +73,16 @@ export class Batch {
 
   name(i: number): string {
     return this.names[this.tags[i] >>> 8]
+  }
+
+  /** The index of event `i`'s name among the batch's names. */
+  nameIndex(i: number): number {
+    return this.tags[i] >>> 8
+  }
+
+  /** The number of distinct names in the batch. */
+  get nameCount(): number {
+    return this.names.length
   }
 
   /** The event's lane: one of the `LANE_*` values. */

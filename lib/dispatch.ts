@@ -73,8 +73,19 @@ export class Dispatcher {
   readonly errorHandlers = new Set<(error: EventHubError) => void>()
   listenerErrors = 0
   decodeErrors = 0
-  /** Listeners per event name, rebuilt from the native registry after any change. */
-  readonly #routes = new Map<string, Route>()
+  /**
+   * Routes of the batch being dispatched, by name index, built from the
+   * listener ids the batch carries (the native registry's, read when the
+   * batch was drained).
+   */
+  #batchRoutes: Array<Route | undefined> = []
+  /**
+   * Set when a listener is added while a batch is dispatched: its routes
+   * are stale, and the rest of it asks the native registry per name
+   * (cached here until the next change or batch).
+   */
+  #changed = false
+  readonly #liveRoutes = new Map<string, Route>()
   readonly #registry: Registry
 
   constructor(registry: Registry) {
@@ -83,16 +94,17 @@ export class Dispatcher {
 
   add(entry: Entry): void {
     this.entries.set(entry.id, entry)
-    this.#routes.clear()
+    this.#changed = true
+    this.#liveRoutes.clear()
   }
 
   /** Marks `entry` removed; returns whether it was live. */
   remove(id: number): boolean {
     const entry = this.entries.get(id)
     if (entry === undefined) return false
+    // A removed entry is skipped where a route still holds it.
     entry.live = false
     this.entries.delete(id)
-    this.#routes.clear()
     return true
   }
 
@@ -103,27 +115,47 @@ export class Dispatcher {
       entry.live = false
       this.entries.delete(entry.id)
     }
-    this.#routes.clear()
   }
 
-  #route(name: string): Route {
-    let route = this.#routes.get(name)
+  /** The listeners event `i` of `batch` reaches. */
+  #route(batch: Batch, i: number): Route {
+    if (this.#changed) return this.#liveRoute(batch.name(i))
+    const j = batch.nameIndex(i)
+    let route = this.#batchRoutes[j]
     if (route === undefined) {
-      const entries: Entry[] = []
-      let decodes = false
-      for (const id of this.#registry.snapshot(name)) {
-        const entry = this.entries.get(id)
-        if (entry === undefined) continue
-        entries.push(entry)
-        if (entry.kind !== Kind.Raw) decodes = true
-      }
-      route = { entries, decodes }
-      this.#routes.set(name, route)
+      const { routeIds, routeEnds } = batch
+      route = this.#routeOf(routeIds, j === 0 ? 0 : routeEnds[j - 1], routeEnds[j])
+      this.#batchRoutes[j] = route
     }
     return route
   }
 
+  #liveRoute(name: string): Route {
+    let route = this.#liveRoutes.get(name)
+    if (route === undefined) {
+      const ids = this.#registry.snapshot(name)
+      route = this.#routeOf(ids, 0, ids.length)
+      this.#liveRoutes.set(name, route)
+    }
+    return route
+  }
+
+  #routeOf(ids: ArrayLike<number>, from: number, to: number): Route {
+    const entries: Entry[] = []
+    let decodes = false
+    for (let at = from; at < to; at++) {
+      const entry = this.entries.get(ids[at])
+      if (entry === undefined) continue
+      entries.push(entry)
+      if (entry.kind !== Kind.Raw) decodes = true
+    }
+    return { entries, decodes }
+  }
+
   dispatch(batch: Batch): void {
+    this.#batchRoutes = new Array<Route | undefined>(batch.nameCount)
+    this.#changed = false
+    this.#liveRoutes.clear()
     const decoded = this.#decodeRuns(batch)
     for (let i = 0; i < batch.count; i++) {
       const lane = batch.lane(i)
@@ -132,7 +164,7 @@ export class Dispatcher {
         continue
       }
       const name = batch.name(i)
-      const route = this.#route(name)
+      const route = this.#route(batch, i)
       if (route.entries.length === 0) continue
       this.#dispatchOne(batch, i, name, lane, route.entries, decoded)
     }
@@ -165,7 +197,7 @@ export class Dispatcher {
   }
 
   #inRun(batch: Batch, i: number): boolean {
-    return batch.lane(i) === LANE_CBOR && batch.wellFormed(i) && this.#route(batch.name(i)).decodes
+    return batch.lane(i) === LANE_CBOR && batch.wellFormed(i) && this.#route(batch, i).decodes
   }
 
   #decodeRun(batch: Batch, from: number, to: number, decoded: Decoded): void {

@@ -70,7 +70,7 @@ impl Consumer {
         if drained.events == 0 && !drained.more {
             return Ok(None);
         }
-        let len = encoder.plan(events);
+        let len = encoder.plan(events, self.hub.registry());
         let mut data = std::ptr::null_mut();
         let mut buffer = std::ptr::null_mut();
         // SAFETY: JS thread of `env`; on success napi hands back `len`

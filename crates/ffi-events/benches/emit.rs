@@ -167,7 +167,7 @@ fn batched_consumer(hub: &Hub, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let drained = hub.drain(&mut events, limits);
         if drained.events > 0 {
-            buffer.resize(encoder.plan(&events), 0);
+            buffer.resize(encoder.plan(&events, hub.registry()), 0);
             encoder.write(&events, drained.more, &mut buffer);
             black_box(&buffer);
             events.clear();

@@ -9,7 +9,13 @@
 //! | 16 + 8n           | u32 end of each payload, relative to payloads |
 //! | 16 + 12n          | u32 tag × n: name index << 8 \| flags \| lane  |
 //! | 16 + 16n          | u32 end of each name, relative to names      |
-//! | 16 + 16n + 4k     | names (UTF-8), then payloads                 |
+//! | 16 + 16n + 4k     | u32 end of each name's route, in ids         |
+//! | 16 + 16n + 8k     | f64 listener id × r: each name's route       |
+//! | 16 + 16n + 8k + 8r| names (UTF-8), then payloads                 |
+//!
+//! A name's route is the ids of the listeners its events reach, in call
+//! order, read from the [`Registry`] under one lock per batch: the consumer
+//! keeps only listener id → function.
 //!
 //! Every section starts at a multiple of its element size when the buffer
 //! does, so JavaScript reads the tables through typed arrays without copying.
@@ -21,6 +27,7 @@
 use std::collections::HashMap;
 
 use crate::event::Event;
+use crate::registry::{ListenerId, Registry};
 
 /// Tag bit: the CBOR-lane payload is exactly one well-formed data item.
 pub const TAG_WELL_FORMED: u32 = 0x80;
@@ -40,6 +47,10 @@ pub struct BatchEncoder {
     names: Vec<usize>,
     names_bytes: usize,
     payload_bytes: usize,
+    /// Listener ids of every name's route, one route after the other.
+    route_ids: Vec<ListenerId>,
+    /// For each name, the end of its route in `route_ids`.
+    route_ends: Vec<usize>,
 }
 
 impl BatchEncoder {
@@ -48,10 +59,12 @@ impl BatchEncoder {
         BatchEncoder::default()
     }
 
-    /// Prepares `events` and returns the exact buffer size
-    /// [`BatchEncoder::write`] needs.
-    pub fn plan(&mut self, events: &[Event]) -> usize {
+    /// Prepares `events`, with the routes `registry` gives their names, and
+    /// returns the exact buffer size [`BatchEncoder::write`] needs.
+    pub fn plan(&mut self, events: &[Event], registry: &Registry) -> usize {
         self.name_of.clear();
+        self.route_ids.clear();
+        self.route_ends.clear();
         self.names.clear();
         self.names_bytes = 0;
         self.payload_bytes = 0;
@@ -74,8 +87,15 @@ impl BatchEncoder {
             self.name_of.push(at);
             self.payload_bytes += event.bytes().len();
         }
+        let names = self.names.iter().map(|&first| events[first].name());
+        registry.snapshots(names, &mut self.route_ids, &mut self.route_ends);
         let n = events.len();
-        HEADER_BYTES + 16 * n + 4 * self.names.len() + self.names_bytes + self.payload_bytes
+        HEADER_BYTES
+            + 16 * n
+            + 8 * self.names.len()
+            + 8 * self.route_ids.len()
+            + self.names_bytes
+            + self.payload_bytes
     }
 
     /// Writes the batch planned for `events` into `out`, which must be
@@ -106,6 +126,8 @@ impl BatchEncoder {
         let (ends, rest) = rest.split_at_mut(4 * n);
         let (tags, rest) = rest.split_at_mut(4 * n);
         let (name_ends, rest) = rest.split_at_mut(4 * k);
+        let (route_ends, rest) = rest.split_at_mut(4 * k);
+        let (route_ids, rest) = rest.split_at_mut(8 * self.route_ids.len());
         let (names, payloads) = rest.split_at_mut(self.names_bytes);
         assert_eq!(
             payloads.len(),
@@ -128,6 +150,12 @@ impl BatchEncoder {
             let tag = (self.name_of[i] << 8) | well_formed | event.lane() as u32;
             tags[4 * i..4 * i + 4].copy_from_slice(&tag.to_le_bytes());
         }
+        for (chunk, end) in route_ends.chunks_exact_mut(4).zip(&self.route_ends) {
+            chunk.copy_from_slice(&(*end as u32).to_le_bytes());
+        }
+        for (chunk, id) in route_ids.chunks_exact_mut(8).zip(&self.route_ids) {
+            chunk.copy_from_slice(&(id.get() as f64).to_le_bytes());
+        }
         let mut name_end = 0usize;
         for (j, &first) in self.names.iter().enumerate() {
             let name = events[first].name_bytes();
@@ -148,6 +176,7 @@ fn put_u32s(out: &mut [u8], values: &[u32]) {
 mod tests {
     use super::*;
     use crate::event::Lane;
+    use crate::registry::Filter;
 
     fn u32_at(buf: &[u8], at: usize) -> u32 {
         u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
@@ -163,8 +192,11 @@ mod tests {
         for (i, e) in events.iter_mut().enumerate() {
             e.set_seq(10 + i as u64);
         }
+        let registry = Registry::new();
+        let a = registry.add(Filter::Name("a".into())).unwrap();
+        let any = registry.add(Filter::Any).unwrap();
         let mut encoder = BatchEncoder::new();
-        let len = encoder.plan(&events);
+        let len = encoder.plan(&events, &registry);
         let mut buf = vec![0u8; len];
         encoder.write(&events, true, &mut buf);
 
@@ -191,8 +223,15 @@ mod tests {
         );
         let name_ends = [u32_at(&buf, 64), u32_at(&buf, 68)];
         assert_eq!(name_ends, [1, 3]);
-        assert_eq!(&buf[72..75], b"abb");
-        let payloads = &buf[75..];
+        // "a" reaches its own listener and the one of every event, "bb"
+        // only the latter.
+        let route_ends = [u32_at(&buf, 72), u32_at(&buf, 76)];
+        assert_eq!(route_ends, [2, 3]);
+        let id_at = |at: usize| f64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
+        let ids = [id_at(80), id_at(88), id_at(96)];
+        assert_eq!(ids, [a.get() as f64, any.get() as f64, any.get() as f64]);
+        assert_eq!(&buf[104..107], b"abb");
+        let payloads = &buf[107..];
         assert_eq!(&payloads[..ends[0] as usize], &[1, 2]);
         assert_eq!(ends[1], ends[0]);
         assert_eq!(
@@ -207,7 +246,7 @@ mod tests {
             .map(|i| Event::raw(&format!("n{}", i % 40), &[]).unwrap())
             .collect();
         let mut encoder = BatchEncoder::new();
-        let len = encoder.plan(&events);
+        let len = encoder.plan(&events, &Registry::new());
         let mut buf = vec![0u8; len];
         encoder.write(&events, false, &mut buf);
         assert_eq!(u32_at(&buf, 4), 40);
