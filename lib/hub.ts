@@ -118,7 +118,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     if (typeof (binding as { NativeHub?: unknown } | null)?.NativeHub !== 'function') {
       throw invalidValue('advanced.binding', 'must be a binding module exporting NativeHub', binding)
     }
-    validateInteger(options.capacity, 'options.capacity', 1, 1 << 24)
+    validateInteger(options.capacity, 'options.capacity', 1, 1 << 22)
     validateOneOf(options.overflow, 'options.overflow', ['reject', 'dropOldest'] as const)
     validateNumber(options.stallTimeoutMs, 'options.stallTimeoutMs', 0, 2 ** 31)
     validateInteger(options.maxEventBytes, 'options.maxEventBytes', 1, 2 ** 30)

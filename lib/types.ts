@@ -110,9 +110,10 @@ export type AnyListener<E extends EventMap> = string extends EventName<E>
 /** Options of `new EventHub()`. */
 export interface EventHubOptions {
   /**
-   * Events the ring holds (default 1024, at most 16,777,216). The ring is
-   * allocated up front at 48 bytes per slot (48 KiB by default, 768 MiB at
-   * the maximum); event bytes are allocated per event on top.
+   * Events the ring holds (default 1024, at most 4,194,304). The ring is
+   * allocated up front at 136 bytes per slot (136 KiB by default, 544 MiB
+   * at the maximum); events larger than 104 bytes of name and payload
+   * allocate their bytes on top.
    */
   capacity?: number
   /** On a full ring: refuse the new event (`'reject'`, default) or drop the oldest (`'dropOldest'`). */

@@ -235,6 +235,11 @@ mod tests {
     #[test]
     fn small_events_live_in_the_slot_and_large_ones_allocate() {
         assert_eq!(std::mem::size_of::<Event>(), 128);
+        // What `SLOT_BYTES` documents: the event and the ring slot's stamp.
+        assert_eq!(
+            crate::SLOT_BYTES,
+            std::mem::size_of::<Event>() + std::mem::size_of::<usize>()
+        );
         assert!(Event::raw("frame", &[0; 64]).unwrap().is_inline());
         assert!(Event::cbor("tick", &(7u64, 1u64 << 40))
             .unwrap()

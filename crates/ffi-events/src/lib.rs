@@ -81,7 +81,7 @@ mod wakeup;
 mod wire;
 mod workers;
 
-pub use config::{HubConfig, Overflow, MAX_CAPACITY, MAX_EVENT_BYTES};
+pub use config::{HubConfig, Overflow, MAX_CAPACITY, MAX_EVENT_BYTES, SLOT_BYTES};
 pub use emitter::Emitter;
 pub use envelope::encode_envelope;
 pub use error::{ConfigError, EmitError, NameError, SpawnError};
