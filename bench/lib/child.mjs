@@ -25,7 +25,7 @@ const { EventHub, sources } = require(LIB_ROOT)
 const baseline = require(BASELINE_NODE)
 const { Decoder } = require('cbor-x')
 
-// The decoder options the EventHub uses (lib/hub.ts), for (a) and (c) too.
+// The decoder options the EventHub uses (lib/dispatch.ts), for (a), (c) and (e) too.
 const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 /** Where the payload value starts in an envelope of the event named 'e'. */
 const VALUE_START = require(`${LIB_ROOT}/lib/batch.js`).envelopeHeaderBytes(Buffer.byteLength('e'))
@@ -173,20 +173,25 @@ async function workerOnce(sc, count) {
   return result
 }
 
-// ── (c) JS-only ceiling: decode pre-encoded envelopes in a loop ────────────
+// ── (c) JS-only ceiling: decode the same payloads, already laid out ───────
 //
-// The envelopes are the exact bytes ffi-events delivers (captured with onRaw
-// from the same native source), laid out one after another in one buffer
-// like a batch; each event is a view into it, its payload value decoded with
-// the hub's decoder options (CBOR lane; the envelope's fixed-layout header
-// is skipped, as the hub does) or passed as is (raw lane), then the
-// listeners run.
+// The bytes are the ones ffi-events delivers, captured once with onRaw from
+// the same native source before anything is timed. CBOR lane: onRaw hands a
+// CBOR event's envelope (rebuilt per call), so the envelope's fixed-layout
+// header is cut off once at capture and the payload items are laid out one
+// after another in one buffer: one CBOR sequence, as a run of CBOR events
+// sits in a hub batch. The timed loop decodes the whole sequence with one
+// `decoder.decodeMultiple(sequence, callback)` call (the hub's decoder
+// options), the callback calling the listeners with each value. Raw lane:
+// the payloads in one buffer, each event a view (`subarray`) handed to the
+// listeners, as the hub hands raw payloads. No transport, no routing, no
+// meta, no error isolation: what is left is the decode and the calls.
 async function capture(sc) {
   const wanted = Math.max(16, Math.min(1024, Math.floor(32e6 / (sc.bytes + 64))))
   const parts = []
   const hub = new EventHub()
   hub.onRaw('e', (bytes) => {
-    if (parts.length < wanted) parts.push(Buffer.from(bytes))
+    if (parts.length < wanted) parts.push(Buffer.from(sc.encoding === 'raw' ? bytes : bytes.subarray(VALUE_START)))
   })
   for (let tries = 0; parts.length < wanted && tries < 100; tries++) {
     await sources.burst(hub, { name: 'e', count: wanted, threads: 1, payloadBytes: sc.bytes, encoding: sc.encoding, onFull: 'retry' })
@@ -202,7 +207,13 @@ async function capture(sc) {
     at += p.length
     ends[j] = at
   })
-  return { bytes: new Uint8Array(all.buffer, all.byteOffset, all.length), starts, ends, m: parts.length }
+  const bytes = new Uint8Array(all.buffer, all.byteOffset, all.length)
+  if (sc.encoding !== 'raw') {
+    // The payload items must make a sequence of exactly one value each.
+    const values = decoder.decodeMultiple(bytes)
+    if (values.length !== parts.length) throw new Error(`(c): ${parts.length} payloads captured, ${values.length} values in their sequence`)
+  }
+  return { bytes, starts, ends, m: parts.length }
 }
 
 async function jsOnce(sc, captured, windowMs) {
@@ -212,21 +223,83 @@ async function jsOnce(sc, captured, windowMs) {
   const fns = makeListeners(sc.encoding, sc.listeners, state, peak)
   const L = fns.length
   const { bytes, starts, ends, m } = captured
-  const raw = sc.encoding === 'raw'
   const t0 = now()
   const deadline = t0 + windowMs / 1e3
-  let j = 0
   let t1 = t0
-  while (t1 < deadline) {
-    for (let k = 0; k < 256; k++) {
-      const view = bytes.subarray(starts[j], ends[j])
-      const payload = raw ? view : decoder.decode(view.subarray(VALUE_START))
-      for (let i = 0; i < L; i++) fns[i](payload)
-      if (++j === m) j = 0
+  if (sc.encoding === 'raw') {
+    while (t1 < deadline) {
+      for (let j = 0; j < m; j++) {
+        const view = bytes.subarray(starts[j], ends[j])
+        for (let i = 0; i < L; i++) fns[i](view)
+      }
+      t1 = now()
     }
-    t1 = now()
+  } else {
+    const deliver = (value) => {
+      for (let i = 0; i < L; i++) fns[i](value)
+    }
+    while (t1 < deadline) {
+      decoder.decodeMultiple(bytes, deliver)
+      t1 = now()
+    }
   }
-  return { rate: state.n / (t1 - t0), events: state.n, seconds: t1 - t0, peakMB: peak.deltaMB }
+  return { rate: state.n / (t1 - t0), events: state.n, seconds: t1 - t0, perCall: m, peakMB: peak.deltaMB }
+}
+
+// ── (e) the obvious batching design (bench/napi-baseline runBatched) ──────
+//
+// Producers copy each event's bytes under a Mutex into one growing buffer;
+// the first one after JS took the batch wakes JS with one threadsafe-function
+// call. JS gets the batch as one Buffer (copied into V8 memory) and the end
+// offsets, and for each event takes a view (`subarray`) and decodes it with
+// `decoder.decode` (the hub's decoder options): a CBOR event is the envelope
+// `{ eventType, payload }`, decoded whole, its listeners looked up by
+// `eventType` and called with `.payload`; a raw event's view goes to the
+// listeners as is. Count-based and lossless like (a).
+async function batchedOnce(sc, count) {
+  gc()
+  const peak = new Peak()
+  const state = newState(count)
+  const fns = makeListeners(sc.encoding, sc.listeners, state, peak)
+  const L = fns.length
+  const routes = new Map([['e', fns]])
+  let batches = 0
+  const callback =
+    sc.encoding === 'raw'
+      ? (buffer, ends) => {
+          batches++
+          let start = 0
+          for (let k = 0; k < ends.length; k++) {
+            const end = ends[k]
+            const view = buffer.subarray(start, end)
+            start = end
+            for (let i = 0; i < L; i++) fns[i](view)
+          }
+        }
+      : (buffer, ends) => {
+          batches++
+          let start = 0
+          for (let k = 0; k < ends.length; k++) {
+            const end = ends[k]
+            const envelope = decoder.decode(buffer.subarray(start, end))
+            start = end
+            const listeners = routes.get(envelope.eventType)
+            if (listeners === undefined) continue
+            for (let i = 0; i < listeners.length; i++) listeners[i](envelope.payload)
+          }
+        }
+  const t0 = now()
+  const produced = baseline.runBatched(callback, {
+    count,
+    threads: sc.threads,
+    payloadBytes: sc.bytes,
+    encoding: sc.encoding,
+    originNs: process.hrtime.bigint(),
+  })
+  await state.finished
+  const seconds = state.tEnd - t0
+  const result = await produced
+  return { rate: count / seconds, events: count, seconds, failed: result.failed, eventsPerBatch: count / Math.max(1, batches), peakMB: peak.deltaMB }
 }
 
 // ── a scenario: all contenders, interleaved ────────────────────────────────
@@ -243,7 +316,8 @@ async function throughput(sc, cfg) {
   const ffiCount = await calibrate(ffiOnce, sc, cfg)
   const napiCount = await calibrate(napiOnce, sc, cfg)
   const workerCount = await calibrate(workerOnce, sc, cfg)
-  const runs = { ffi: [], napi: [], worker: [], js: [] }
+  const batchedCount = await calibrate(batchedOnce, sc, cfg)
+  const runs = { ffi: [], napi: [], worker: [], js: [], batched: [] }
   const overload = []
   for (let rep = 0; rep < cfg.reps; rep++) {
     runs.ffi.push(await ffiOnce(sc, ffiCount))
@@ -255,6 +329,8 @@ async function throughput(sc, cfg) {
     runs.worker.push(await workerOnce(sc, workerCount))
     await sleep(20)
     runs.js.push(await jsOnce(sc, captured, cfg.windowMs))
+    await sleep(20)
+    runs.batched.push(await batchedOnce(sc, batchedCount))
     await sleep(20)
   }
   const result = {}

@@ -34,6 +34,7 @@ export const CONTENDERS = [
   { id: 'napi', label: '(a) napi-rs TSFN per event' },
   { id: 'worker', label: '(b) worker postMessage' },
   { id: 'js', label: '(c) JS-only ceiling' },
+  { id: 'batched', label: '(e) naive batching' },
 ]
 
 export const now = () => Number(process.hrtime.bigint()) / 1e9

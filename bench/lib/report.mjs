@@ -15,7 +15,7 @@ export function scenarioTitle(sc) {
 
 export function ratios(result) {
   const ffi = result.ffi.rate
-  return { a: ffi / result.napi.rate, b: ffi / result.worker.rate, c: ffi / result.js.rate }
+  return { a: ffi / result.napi.rate, b: ffi / result.worker.rate, c: ffi / result.js.rate, e: ffi / result.batched.rate }
 }
 
 function table(headers, rows, align) {
@@ -38,6 +38,8 @@ export function scenarioTable(sc, result) {
     let note = ''
     if (id === 'ffi') note = `${r.events} events, none lost; ${r.retried} refusals retried, ${r.eventsPerBatch.toFixed(0)} events/batch, ${r.wakeups} wake-ups`
     if (id === 'napi' || id === 'worker') note = `${r.events} events queued up front`
+    if (id === 'js') note = sc.encoding === 'raw' ? `views of ${r.perCall} payloads, looped` : `decodeMultiple over a sequence of ${r.perCall} payloads, looped`
+    if (id === 'batched') note = `${r.events} events, none lost; ${r.eventsPerBatch.toFixed(0)} events/batch`
     return [label, fmtRate(r.rate), ratio, fmtMB(r.peakMB), note]
   })
   const o = result.overload
@@ -56,11 +58,13 @@ function summaryRows(throughput) {
       fmtRate(result.napi.rate),
       fmtRate(result.worker.rate),
       fmtRate(result.js.rate),
+      fmtRate(result.batched.rate),
       fmtRatio(q.a),
       fmtRatio(q.b),
       fmtRatio(q.c),
+      fmtRatio(q.e),
       `${fmtRate(result.overload.rate)} (${pct(result.overload.dropFraction)})`,
-      `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)}`,
+      `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)} / ${result.batched.peakMB.toFixed(0)}`,
     ]
   })
 }
@@ -72,13 +76,15 @@ const SUMMARY_HEADERS = [
   '(a) napi',
   '(b) worker',
   '(c) JS-only',
+  '(e) batching',
   'ffi/(a)',
   'ffi/(b)',
   'ffi/(c)',
+  'ffi/(e)',
   'ffi overload (refused)',
-  'peak ΔRSS MB ffi/(a)/(b)',
+  'peak ΔRSS MB ffi/(a)/(b)/(e)',
 ]
-const SUMMARY_ALIGN = ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+const SUMMARY_ALIGN = ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
 
 export function summaryTable(throughput, md = false) {
   return (md ? markdown : table)(SUMMARY_HEADERS, summaryRows(throughput), SUMMARY_ALIGN)
@@ -147,7 +153,7 @@ export function targetsTable(targets, md = false) {
 
 // ── SVG: throughput by payload size, log scale, one panel per producer count ──
 
-const COLORS = { ffi: '#d9480f', napi: '#1c7ed6', worker: '#37b24d', js: '#868e96' }
+const COLORS = { ffi: '#d9480f', napi: '#1c7ed6', worker: '#37b24d', js: '#868e96', batched: '#ae3ec9' }
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 export function svgChart(throughput, meta) {
@@ -171,10 +177,12 @@ export function svgChart(throughput, meta) {
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`)
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Events delivered to 1 listener per second, by payload (log scale)</text>`)
   out.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(meta)}</text>`)
-  CONTENDERS.forEach((c, i) => {
-    const x = left + i * 200
+  let legendX = left
+  for (const c of CONTENDERS) {
+    const x = legendX
     out.push(`<rect x="${x}" y="50" width="12" height="12" fill="${COLORS[c.id]}"/><text x="${x + 18}" y="60">${esc(c.label)}</text>`)
-  })
+    legendX += 30 + Math.ceil(c.label.length * 6.6)
+  }
   panels.forEach((panel, pi) => {
     const y0 = top + 20 + pi * (panelH + 60)
     const plotW = W - left - right

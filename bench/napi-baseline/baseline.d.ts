@@ -16,6 +16,20 @@ export interface BurstOptions {
 }
 
 /**
+ * Contender (e): emits `count` events from `threads` threads as fast as
+ * they can; each event's bytes (the CBOR envelope `{ eventType: 'e',
+ * payload }` for `'cbor'` and `'tick'`, the payload itself for `'raw'`) are
+ * encoded into a reused per-thread buffer, then copied under one `Mutex`
+ * into a shared growing batch. The first producer after JS took the batch
+ * calls the threadsafe function; `callback(buffer, ends)` gets every event
+ * appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
+ * (the first starts at 0). Nothing is dropped: the batch grows as needed.
+ * Resolves when every thread has appended its share; `queued` counts the
+ * wake-ups napi accepted.
+ */
+export declare function runBatched(callback: (buffer: Buffer, ends: Uint32Array) => unknown, options: BurstOptions): Promise<RunResult>
+
+/**
  * Emits `count` events from `threads` threads as fast as they can, one
  * `ThreadsafeFunction` call each; `callback(buffer)` runs once per event.
  * Resolves when every thread has queued its share (not when JS has seen

@@ -1,10 +1,20 @@
-//! Benchmark baseline (a): what a napi-rs user writes without ffi-events.
+//! Benchmark baselines: what a napi-rs user writes without ffi-events.
 //!
-//! Each producer thread calls one `ThreadsafeFunction` once per event with
-//! `NonBlocking` on napi's default unbounded queue, handing over the payload
-//! as a `Buffer` built from a `Vec<u8>`; the JS callback decodes the CBOR
-//! with cbor-x. The payloads are byte for byte the ones the built-in
-//! ffi-events sources produce, so the two sides do the same work per event:
+//! (a) `runBurst`: each producer thread calls one `ThreadsafeFunction` once
+//! per event with `NonBlocking` on napi's default unbounded queue, handing
+//! over the payload as a `Buffer` built from a `Vec<u8>`; the JS callback
+//! decodes the CBOR with cbor-x.
+//!
+//! (e) `runBatched`: the obvious batching design. Producer threads take one
+//! `Mutex`, copy the event's bytes into one growing `Vec<u8>` and push its
+//! end offset; the first producer after the JS side took the batch wakes it
+//! with one `ThreadsafeFunction` call (later ones see the wake-up pending and
+//! only append). On the JS thread the callback swaps the batch out under the
+//! lock and hands it over as one `Buffer` copied into V8 memory plus a
+//! `Uint32Array` of end offsets; JS slices and decodes each event.
+//!
+//! The payloads are byte for byte the ones the built-in ffi-events sources
+//! produce, so every side does the same work per event:
 //!
 //! - `'raw'`: `u32 thread, u32 index` (little-endian), then zeros up to
 //!   `payloadBytes` (as `sources.burst` with `encoding: 'raw'`);
@@ -12,6 +22,10 @@
 //!   `payloadBytes` bytes (as `sources.burst` with `encoding: 'cbor'`);
 //! - `'tick'`: `{ n, at }`, `at` in nanoseconds on `process.hrtime.bigint()`'s
 //!   clock (as `sources.ticker`).
+//!
+//! (e) sends CBOR payloads inside the envelope `{ eventType, payload }`
+//! (the bytes `ffi_events::encode_envelope` makes, which is what the hub
+//! hands an `onRaw` listener), raw payloads as they are.
 //!
 //! This crate is not shipped; it is built into `bench/napi-baseline/` by
 //! `bench/index.mjs`.
@@ -23,7 +37,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::threadsafe_function::{
+    ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
+};
 use napi::JsDeferred;
 use napi_derive::napi;
 use serde::Serialize;
@@ -82,6 +98,15 @@ struct Item<'a> {
 struct Tick {
     n: u64,
     at: u64,
+}
+
+/// The envelope `{ eventType, payload }` (field order and keys as the
+/// hub's envelope, so the bytes are the same).
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    #[serde(rename = "eventType")]
+    event_type: &'a str,
+    payload: T,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -177,21 +202,8 @@ fn count_of(count: f64) -> Result<u64> {
     }
 }
 
-fn encode<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
-    // Encoding into a Vec cannot fail for these types.
-    cbor4ii::serde::to_vec(Vec::with_capacity(capacity), value).unwrap_or_default()
-}
-
-/// Emits `count` events from `threads` threads as fast as they can, one
-/// `ThreadsafeFunction` call each; `callback(buffer)` runs once per event.
-/// Resolves when every thread has queued its share (not when JS has seen
-/// them all: count calls in the callback for that).
-#[napi(ts_return_type = "Promise<RunResult>")]
-pub fn run_burst<'env>(
-    env: &'env Env,
-    callback: Function<'_, Buffer, Unknown<'static>>,
-    options: BurstOptions,
-) -> Result<Object<'env>> {
+/// Checks the options of a burst: its encoding and event count.
+fn burst_plan(options: &BurstOptions) -> Result<(Encoding, u64)> {
     let encoding = match options.encoding.as_str() {
         "raw" => Encoding::Raw,
         "cbor" => Encoding::Cbor,
@@ -208,7 +220,25 @@ pub fn run_burst<'env>(
             options.threads
         )));
     }
-    let count = count_of(options.count)?;
+    Ok((encoding, count_of(options.count)?))
+}
+
+fn encode<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for these types.
+    cbor4ii::serde::to_vec(Vec::with_capacity(capacity), value).unwrap_or_default()
+}
+
+/// Emits `count` events from `threads` threads as fast as they can, one
+/// `ThreadsafeFunction` call each; `callback(buffer)` runs once per event.
+/// Resolves when every thread has queued its share (not when JS has seen
+/// them all: count calls in the callback for that).
+#[napi(ts_return_type = "Promise<RunResult>")]
+pub fn run_burst<'env>(
+    env: &'env Env,
+    callback: Function<'_, Buffer, Unknown<'static>>,
+    options: BurstOptions,
+) -> Result<Object<'env>> {
+    let (encoding, count) = burst_plan(&options)?;
     let tsfn: Arc<EventFn> = Arc::new(
         callback
             .build_threadsafe_function::<Buffer>()
@@ -328,4 +358,179 @@ fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
         std::thread::yield_now();
     }
+}
+
+// ── (e) the obvious batching design ────────────────────────────────────────
+
+/// One wake-up per batch: no payload (the batch is taken from [`Batches`]
+/// on the JS thread), JS arguments `(buffer, ends)` built by the callback,
+/// no error-first argument, strong, unbounded napi queue.
+type BatchFn = ThreadsafeFunction<
+    (),
+    Unknown<'static>,
+    FnArgs<(napi::sys::napi_value, napi::sys::napi_value)>,
+    Status,
+    false,
+>;
+
+/// Events appended since the JS side last took them.
+#[derive(Default)]
+struct Pending {
+    /// Every event's bytes, one after another.
+    bytes: Vec<u8>,
+    /// End offset of each event in `bytes`.
+    ends: Vec<u32>,
+    /// A wake-up is on its way to the JS thread (set by the producer that
+    /// calls the threadsafe function, cleared when JS takes the batch).
+    woken: bool,
+}
+
+/// The shared batch, and the JS thread's spare buffers that are swapped in
+/// when it takes the batch (so the producers keep appending into memory
+/// already grown, and the JS thread reuses the other pair).
+#[derive(Default)]
+struct Batches {
+    pending: Mutex<Pending>,
+    spare: Mutex<(Vec<u8>, Vec<u32>)>,
+}
+
+impl Batches {
+    /// Appends one event; returns whether the caller must wake the JS
+    /// thread, or `None` when the batch cannot take it yet (its offsets
+    /// would pass `u32::MAX`: the JS side must take it first).
+    fn push(&self, event: &[u8]) -> Option<bool> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let end = u32::try_from(pending.bytes.len() + event.len()).ok()?;
+        pending.bytes.extend_from_slice(event);
+        pending.ends.push(end);
+        let wake = !pending.woken;
+        pending.woken = true;
+        Some(wake)
+    }
+
+    /// On the JS thread: takes every event appended so far and hands them
+    /// to JS as a `Buffer` copied into V8 memory and a `Uint32Array` of end
+    /// offsets.
+    fn take(&self, env: &Env) -> Result<FnArgs<(napi::sys::napi_value, napi::sys::napi_value)>> {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        let (bytes, ends) = &mut *spare;
+        bytes.clear();
+        ends.clear();
+        {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::swap(&mut pending.bytes, bytes);
+            std::mem::swap(&mut pending.ends, ends);
+            pending.woken = false;
+        }
+        let buffer = BufferSlice::copy_from(env, &*bytes)?.raw();
+        let ends = Uint32ArraySlice::copy_from(env, &*ends)?.raw();
+        Ok(FnArgs::from((buffer, ends)))
+    }
+}
+
+/// Contender (e): emits `count` events from `threads` threads as fast as
+/// they can; each event's bytes (the CBOR envelope `{ eventType: 'e',
+/// payload }` for `'cbor'` and `'tick'`, the payload itself for `'raw'`) are
+/// encoded into a reused per-thread buffer, then copied under one `Mutex`
+/// into a shared growing batch. The first producer after JS took the batch
+/// calls the threadsafe function; `callback(buffer, ends)` gets every event
+/// appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
+/// (the first starts at 0). Nothing is dropped: the batch grows as needed.
+/// Resolves when every thread has appended its share; `queued` counts the
+/// wake-ups napi accepted.
+#[napi(ts_return_type = "Promise<RunResult>")]
+pub fn run_batched<'env>(
+    env: &'env Env,
+    #[napi(ts_arg_type = "(buffer: Buffer, ends: Uint32Array) => unknown")] callback: Function<
+        '_,
+        FnArgs<(Buffer, Uint32Array)>,
+        Unknown<'static>,
+    >,
+    options: BurstOptions,
+) -> Result<Object<'env>> {
+    let (encoding, count) = burst_plan(&options)?;
+    let batches = Arc::new(Batches::default());
+    let taker = batches.clone();
+    let tsfn: Arc<BatchFn> = Arc::new(
+        callback
+            .build_threadsafe_function::<()>()
+            .callee_handled::<false>()
+            .build_callback(move |ctx: ThreadsafeCallContext<()>| taker.take(&ctx.env))?,
+    );
+    let clock = Clock::new(&options.origin_ns);
+    let (deferred, promise) = env.create_deferred::<RunResult, Resolver>()?;
+    let threads = u64::from(options.threads);
+    let progress = Progress::new(threads as usize, deferred);
+    let payload_bytes = options.payload_bytes as usize;
+    for thread in 0..threads {
+        let share = count / threads + u64::from(thread < count % threads);
+        let (tsfn, progress, batches) = (tsfn.clone(), progress.clone(), batches.clone());
+        let started = std::thread::Builder::new()
+            .name("baseline-batched".into())
+            .spawn(move || {
+                let data = vec![0u8; payload_bytes];
+                let mut scratch = Vec::with_capacity(payload_bytes + 64);
+                let mut i = 0;
+                while i < share {
+                    scratch.clear();
+                    match encoding {
+                        Encoding::Raw => {
+                            scratch.resize(payload_bytes, 0);
+                            let mut header = [0u8; 8];
+                            header[..4].copy_from_slice(&(thread as u32).to_le_bytes());
+                            header[4..].copy_from_slice(&(i as u32).to_le_bytes());
+                            let n = scratch.len().min(8);
+                            scratch[..n].copy_from_slice(&header[..n]);
+                        }
+                        Encoding::Cbor => {
+                            let item = Item {
+                                thread: thread as u32,
+                                i,
+                                data: &data,
+                            };
+                            scratch = encode_into(scratch, &envelope(&item));
+                        }
+                        Encoding::Tick => {
+                            let tick = Tick {
+                                n: i,
+                                at: clock.now_ns(),
+                            };
+                            scratch = encode_into(scratch, &envelope(&tick));
+                        }
+                    }
+                    match batches.push(&scratch) {
+                        Some(true) => {
+                            let status = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                            progress.record(status);
+                        }
+                        Some(false) => {}
+                        None => {
+                            std::thread::yield_now();
+                            continue;
+                        }
+                    }
+                    i += 1;
+                }
+                drop(tsfn);
+                progress.finish_thread();
+            });
+        if let Err(e) = started {
+            return Err(Error::from_reason(format!("could not start a thread: {e}")));
+        }
+    }
+    Ok(promise)
+}
+
+fn envelope<T>(payload: T) -> Envelope<'static, T> {
+    Envelope {
+        event_type: "e",
+        payload,
+    }
+}
+
+/// Encodes `value` into `buffer` (cleared), keeping its allocation.
+fn encode_into<T: Serialize>(buffer: Vec<u8>, value: &T) -> Vec<u8> {
+    // Encoding into a Vec cannot fail for these types; an empty event
+    // would fail to decode in JS, loudly.
+    cbor4ii::serde::to_vec(buffer, value).unwrap_or_default()
 }
