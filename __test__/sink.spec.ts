@@ -731,6 +731,35 @@ test.serial('a handle outliving a garbage-collected hub: calls are refused no-op
   t.is(out.after.closed, out.secondRun, 'every later call refused as closed')
 })
 
+test.serial('library threads calling through the sink while the process exits: a clean exit, no crash', (t) => {
+  // process.exit() on the main thread runs no cleanup hooks: the hub is
+  // never closed and its sink stays open while the library's threads keep
+  // calling, during and after the environment's teardown. (The library pins
+  // itself loaded, as a host must keep a library whose threads still run.)
+  const result = runNode(
+    `
+    const { EventHub } = require('ffi-events')
+    ;(async () => {
+      const { ForeignLibrary } = await import(${JSON.stringify(FOREIGN_MODULE)})
+      const lib = new ForeignLibrary()
+      const hub = new EventHub()
+      const sink = hub.nativeSink()
+      let heard = 0
+      hub.on('tick', () => heard++)
+      lib.addEventListener('tick', sink.callback, sink.userData)
+      lib.start('tick', { threads: 4, perThread: 0, intervalNs: 1000 })
+      while (heard < 1000) await new Promise((r) => setTimeout(r, 2))
+      console.log(JSON.stringify({ heard: heard >= 1000, calling: lib.stat('calls') > 0 }))
+      process.exit(0)
+    })().catch((e) => { console.error(e); process.exit(1) })
+    `,
+    60_000,
+  )
+  t.is(result.signal, null, result.stderr)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { heard: true, calling: true })
+})
+
 test.serial('a handle outliving the worker that made its hub: calls are refused no-ops, no crash', (t) => {
   const result = runNode(
     `
