@@ -111,8 +111,8 @@ export type AnyListener<E extends EventMap> = string extends EventName<E>
 export interface EventHubOptions {
   /**
    * Events the ring holds (default 1024, at most 4,194,304). The ring is
-   * allocated up front at 136 bytes per slot (136 KiB by default, 544 MiB
-   * at the maximum); events larger than 104 bytes of name and payload
+   * allocated up front at 104 bytes per slot (104 KiB by default, 416 MiB
+   * at the maximum); events larger than 72 bytes of name and payload
    * allocate their bytes on top.
    */
   capacity?: number

@@ -67,6 +67,10 @@ pub struct NativeHub {
     wants_ref: bool,
     /// Whether the delivery function currently holds the event loop.
     holds_loop: bool,
+    /// Bytes of native memory (the ring) reported to V8, so that its
+    /// garbage collector counts what a forgotten hub keeps alive; given
+    /// back when the object is finalized.
+    external_bytes: i64,
 }
 
 #[napi]
@@ -96,7 +100,15 @@ impl NativeHub {
         let wake = wake::shared(TsfnWake::new(&deliver, Arc::downgrade(&consumer))?);
         consumer.hub.attach(wake.clone());
         let hook = Hook::install(&env, &consumer)?;
+        let ring_bytes = consumer.hub.config().capacity * ffi_events::SLOT_BYTES;
+        let ring_bytes = i64::try_from(ring_bytes).unwrap_or(i64::MAX);
+        // Only a hint to the collector: a hub works without it.
+        let external_bytes = match env.adjust_external_memory(ring_bytes) {
+            Ok(_) => ring_bytes,
+            Err(_) => 0,
+        };
         Ok(NativeHub {
+            external_bytes,
             emitter: consumer.hub.emitter(),
             consumer,
             wake: Some(wake),
@@ -342,6 +354,11 @@ impl NativeHub {
 
 impl ObjectFinalize for NativeHub {
     fn finalize(mut self, env: Env) -> Result<()> {
-        self.release(env)
+        let released = self.release(env);
+        let given_back = match self.external_bytes {
+            0 => Ok(()),
+            bytes => env.adjust_external_memory(-bytes).map(|_| ()),
+        };
+        released.and(given_back)
     }
 }

@@ -5,11 +5,11 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 /// The largest ring capacity accepted: 4,194,304 events. The ring is
-/// allocated up front at [`SLOT_BYTES`] per event (544 MiB at this maximum).
+/// allocated up front at [`SLOT_BYTES`] per event (416 MiB at this maximum).
 pub const MAX_CAPACITY: usize = 1 << 22;
-/// Bytes the ring allocates per slot of capacity: a 128-byte event plus the
+/// Bytes the ring allocates per slot of capacity: a 96-byte event plus the
 /// slot's stamp.
-pub const SLOT_BYTES: usize = 136;
+pub const SLOT_BYTES: usize = 104;
 /// The largest `max_event_bytes` accepted (1 GiB).
 pub const MAX_EVENT_BYTES: usize = 1 << 30;
 
