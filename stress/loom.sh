@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Runs the loom model of the registry and the liveness latch
-# (crates/ffi-events/tests/loom_model.rs) on the shipped source files.
+# Runs every loom model (crates/ffi-events/tests/loom_model.rs) at its full
+# bound, on the shipped source files: the wake-up handshake (src/wakeup.rs),
+# the close gate (src/gate.rs), the registry and the liveness latch.
+#
+# Plain `cargo test` runs the wake-up and gate models with a small bound;
+# this run adds --cfg loom (the registry and liveness models, and the full
+# bounds), a release build in its own target dir, and
+# FFI_EVENTS_LOOM_REQUIRED=1 so that a build without the models fails instead
+# of passing. Exits non-zero when any model fails. Extra arguments go to the
+# model binary (a substring of model names selects models);
+# LOOM_MAX_PREEMPTIONS overrides every model's bound.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-src="$root/target/loom/src"
+target="${FFI_EVENTS_LOOM_TARGET:-$root/target/loom}"
+src="$target/src"
 mkdir -p "$src"
 for f in registry liveness; do
   # include! refuses inner doc comments; drop them, keep everything else.
   grep -v '^[[:space:]]*//!' "$root/crates/ffi-events/src/$f.rs" > "$src/$f.rs"
 done
 cd "$root"
-FFI_EVENTS_LOOM_SRC="$src" RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$root/target/loom" \
-  cargo test -p ffi-events --release --test loom_model "$@"
+started=$(date +%s)
+status=0
+FFI_EVENTS_LOOM_SRC="$src" FFI_EVENTS_LOOM_REQUIRED=1 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR="$target" \
+  cargo test -p ffi-events --release --test loom_model -- "$@" || status=$?
+echo "loom.sh: exit $status after $(( $(date +%s) - started )) s (build included)"
+exit $status

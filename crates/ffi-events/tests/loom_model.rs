@@ -1,45 +1,196 @@
-//! Loom model of the registry (add / remove / clear / snapshot) and of the
-//! liveness latch, run on the shipped source files themselves.
+//! Loom models of ffi-events' concurrent parts, run on the shipped source
+//! files themselves.
 //!
-//! `src/registry.rs` and `src/liveness.rs` are compiled a second time here,
-//! inside modules whose `std::sync` is loom's, so loom explores every
-//! interleaving of the shipped code (not a hand-written copy of it). Only
-//! `Event` is replaced by a stand-in that records the name and the CBOR
-//! payload. `include!` cannot take a file's inner doc comments (`//!`), so
-//! `stress/loom.sh` copies the two files without them into the folder named
-//! by `FFI_EVENTS_LOOM_SRC` and runs
-//! `RUSTFLAGS="--cfg loom" cargo test -p ffi-events --release --test loom_model`
-//! with its own `CARGO_TARGET_DIR`.
-//! Without `--cfg loom` this test binary only says it was skipped.
+//! # What is modelled
+//! - `src/wakeup.rs`, the wake-up handshake: a producer claims the wake-up
+//!   after its push; a drain releases it, fences and looks again; `linger`
+//!   keeps it; `rearm` hands it back without draining.
+//! - `src/gate.rs`, the close gate: `enter`, the pass, `close`.
+//! - `src/registry.rs` and `src/liveness.rs`: the registry and the liveness
+//!   latch (in the full run only, see below).
+//!
+//! These files are compiled a second time here, inside modules whose
+//! `std::sync`, `std::thread` and `std::hint` are loom's, so loom explores
+//! the interleavings of the shipped code, not of a copy. Three things here
+//! are not shipped code:
+//! - **The ring.** crossbeam's `ArrayQueue` uses `core` atomics that loom
+//!   cannot see, so [`ring::Ring`] stands in for it: a port of
+//!   `crossbeam-queue` 0.3's `ArrayQueue` (Vyukov's bounded queue: `push`,
+//!   `force_push`, `pop`, `is_empty`) onto loom's atomics and `UnsafeCell`,
+//!   step for step and with the same orderings; only its busy waits yield to
+//!   loom instead of spinning. Same contract: bounded, FIFO, a full ring
+//!   hands the value back, `force_push` hands back the oldest, `pop` and
+//!   `is_empty` see a push from the moment it moved the tail. The model
+//!   `ring: ...` checks the port on its own.
+//! - **The hub's glue.** [`harness::ModelHub`] repeats, in the same order,
+//!   the steps of `Shared::offer`, `Shared::wake`, `Hub::drain` and
+//!   `Hub::rearm` (`src/hub.rs`) that touch the gate, the ring, the
+//!   liveness latch and the wake-up, and calls the shipped `Gate` and
+//!   `Wakeup` for them. Counters that only feed `Stats` are left out. A
+//!   change of order in hub.rs has to be made here too.
+//! - **The consumer.** `Notify` is a mailbox that also keeps a ghost count
+//!   of who holds the wake-up (a sent notification until the consumer's
+//!   drain gives it back, the consumer while a drain says `more`); a second
+//!   holder fails the model at once. The consumer sleeps until a wake-up,
+//!   then drains until `more == false`, like the binding's JS thread. When
+//!   all producers are done and no wake-up is pending, the ring must be
+//!   empty: an event left there is one the real consumer would never be
+//!   woken for.
+//!
+//! # Two runs, and neither is silent
+//! - **`cargo test`** (so `npm test` and CI): loom is an ordinary
+//!   dev-dependency and this binary runs the wake-up, gate and ring models
+//!   in every `cargo test`, with at most 2 preemptions per execution (lost
+//!   wake-ups and gate races need fewer), in debug, in seconds. It does not
+//!   say "skipped": it either runs them or fails. The registry and liveness
+//!   models need copies of their files without `//!` lines (`include!`
+//!   refuses inner attributes), which only `stress/loom.sh` makes; this run
+//!   names them as not run, and fails instead when
+//!   `FFI_EVENTS_LOOM_REQUIRED=1` asks for every model.
+//! - **`stress/loom.sh`** (`npm run test:stress`): `--cfg loom`, release
+//!   build, the copies, `FFI_EVENTS_LOOM_REQUIRED=1`, and every model at its
+//!   full bound (printed per model; `LOOM_MAX_PREEMPTIONS` overrides it).
+//!
+//! Every model runs even after one failed; any failure, or a control that
+//! did not fail, makes the binary exit 1. Models named `control: ...` are
+//! deliberate bugs the checks must catch: they pass only when loom finds the
+//! failure, so a check that cannot fail shows up as a failing control.
+//!
+//! `cargo test --test loom_model -- <text>` runs the models whose name
+//! contains `<text>`.
 #![allow(unexpected_cfgs)]
 
-#[cfg(not(loom))]
-fn main() {
-    println!("loom_model: skipped (build with RUSTFLAGS=\"--cfg loom\" to run the loom model)");
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::time::Instant;
+
+/// One model: a name (a sentence), its preemption bound in the quick run and
+/// in the full run (`None`: exhaustive), and whether it must fail.
+struct Model {
+    name: &'static str,
+    quick: Option<usize>,
+    full: Option<usize>,
+    control: bool,
+    run: fn(),
 }
 
-#[cfg(loom)]
+/// Executions explored by the model running now (each one calls its body).
+static EXECUTIONS: StdAtomicUsize = StdAtomicUsize::new(0);
+/// The bound the model running now uses, set by `main`.
+static BOUND: StdAtomicUsize = StdAtomicUsize::new(usize::MAX);
+
+/// Runs `body` under loom with the current model's preemption bound.
+fn check<F: Fn() + Sync + Send + 'static>(body: F) {
+    let mut builder = loom::model::Builder::new();
+    // The consumer's idle loop and the ring's busy waits make long
+    // executions; loom's default of 1,000 branches cuts some of them off.
+    if std::env::var_os("LOOM_MAX_BRANCHES").is_none() {
+        builder.max_branches = 10_000;
+    }
+    if builder.preemption_bound.is_none() {
+        let bound = BOUND.load(StdOrdering::Relaxed);
+        builder.preemption_bound = (bound != usize::MAX).then_some(bound);
+    }
+    builder.check(move || {
+        EXECUTIONS.fetch_add(1, StdOrdering::Relaxed);
+        body();
+    });
+}
+
 fn main() {
-    let started = std::time::Instant::now();
-    let mut ran = 0;
-    for (name, model) in models::ALL {
-        let t = std::time::Instant::now();
-        model();
-        ran += 1;
+    let full = cfg!(loom);
+    let required = std::env::var("FFI_EVENTS_LOOM_REQUIRED").is_ok_and(|v| v == "1");
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let env_bound = std::env::var("LOOM_MAX_PREEMPTIONS").ok();
+
+    let selected: Vec<&Model> = core_models::ALL
+        .iter()
+        .chain(FULL_ONLY)
+        .filter(|m| filters.is_empty() || filters.iter().any(|f| m.name.contains(f.as_str())))
+        .collect();
+
+    let started = Instant::now();
+    let (mut passed, mut failed) = (0, 0);
+    for model in &selected {
+        let bound = if full { model.full } else { model.quick };
+        BOUND.store(bound.unwrap_or(usize::MAX), StdOrdering::Relaxed);
+        EXECUTIONS.store(0, StdOrdering::Relaxed);
+        let shown = match (&env_bound, bound) {
+            (Some(b), _) => format!("max {b} preemptions (LOOM_MAX_PREEMPTIONS)"),
+            (None, Some(b)) => format!("max {b} preemptions"),
+            (None, None) => "exhaustive".to_string(),
+        };
+        let t = Instant::now();
+        let outcome = if model.control {
+            // The failure is expected: keep loom's report of it off stderr.
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let r = catch_unwind(AssertUnwindSafe(model.run));
+            std::panic::set_hook(hook);
+            r
+        } else {
+            catch_unwind(AssertUnwindSafe(model.run))
+        };
+        let executions = EXECUTIONS.load(StdOrdering::Relaxed);
+        let secs = t.elapsed().as_secs_f64();
+        let verdict = match (model.control, outcome.is_ok()) {
+            (false, true) => Ok("ok"),
+            (true, false) => Ok("ok, the deliberate bug was caught"),
+            (false, false) => Err("FAILED"),
+            (true, true) => Err("FAILED: the deliberate bug went unnoticed"),
+        };
+        let (word, ok) = match verdict {
+            Ok(w) => (w, true),
+            Err(w) => (w, false),
+        };
         println!(
-            "loom_model: {name} ... ok ({:.2}s)",
-            t.elapsed().as_secs_f64()
+            "loom_model: {} ... {word} ({secs:.2}s, {executions} executions, {shown})",
+            model.name
         );
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
     }
     println!(
-        "loom_model: {ran} passed, 0 failed ({:.1}s)",
+        "loom_model: {passed} passed, {failed} failed ({:.1}s)",
         started.elapsed().as_secs_f64()
     );
+
+    let mut exit = i32::from(failed > 0);
+    if selected.is_empty() {
+        println!("loom_model: no model matches {filters:?}");
+        exit = 1;
+    }
+    if !full {
+        println!(
+            "loom_model: not run here: the registry and liveness models \
+             (stress/loom.sh runs them with --cfg loom)"
+        );
+        if required {
+            eprintln!(
+                "loom_model: FFI_EVENTS_LOOM_REQUIRED=1 but this binary was built without \
+                 --cfg loom; run stress/loom.sh"
+            );
+            exit = 1;
+        }
+    }
+    std::process::exit(exit);
 }
 
-/// What `std` means inside the re-compiled modules: the real one, except
-/// `std::sync`, which is loom's.
+/// Models that need `--cfg loom` (see the header).
 #[cfg(loom)]
+const FULL_ONLY: &[Model] = full_models::ALL;
+#[cfg(not(loom))]
+const FULL_ONLY: &[Model] = &[];
+
+/// What `std` means inside the re-compiled modules: the real one, except
+/// `std::sync`, `std::thread` and `std::hint`, which are loom's.
+#[allow(unused_imports)]
 mod loom_std {
     pub use std::*;
     pub mod sync {
@@ -48,12 +199,983 @@ mod loom_std {
             pub use loom::sync::atomic::*;
         }
     }
+    pub mod thread {
+        pub use loom::thread::*;
+    }
+    pub mod hint {
+        pub use loom::hint::*;
+    }
 }
 
-#[cfg(loom)]
 mod prelude {
     pub use std::prelude::rust_2021::*;
 }
+
+#[no_implicit_prelude]
+#[allow(dead_code, unused, clippy::all)]
+mod gate {
+    use crate::loom_std as std;
+    use crate::prelude::*;
+    ::core::include!(::core::concat!(
+        ::core::env!("CARGO_MANIFEST_DIR"),
+        "/src/gate.rs"
+    ));
+}
+
+#[no_implicit_prelude]
+#[allow(dead_code, unused, clippy::all)]
+mod wakeup {
+    use crate::loom_std as std;
+    use crate::prelude::*;
+    ::core::include!(::core::concat!(
+        ::core::env!("CARGO_MANIFEST_DIR"),
+        "/src/wakeup.rs"
+    ));
+}
+
+/// A stand-in for crossbeam's `ArrayQueue`; see the file's header.
+mod ring {
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{fence, AtomicUsize, Ordering};
+    use loom::thread::yield_now;
+
+    struct Slot<T> {
+        /// `lap + index + 1` once a value was written, `lap + one_lap +
+        /// index` once it was read (crossbeam's stamp protocol).
+        stamp: AtomicUsize,
+        /// Written by the pusher that moved `tail` past this slot, read by
+        /// the popper that moved `head` past it; loom checks that the stamp
+        /// protocol keeps the two apart.
+        value: UnsafeCell<Option<T>>,
+    }
+
+    /// Bounded MPMC queue, `crossbeam_queue::ArrayQueue` 0.3 on loom.
+    pub struct Ring<T> {
+        head: AtomicUsize,
+        tail: AtomicUsize,
+        buffer: Box<[Slot<T>]>,
+        cap: usize,
+        one_lap: usize,
+    }
+
+    // SAFETY: as for `ArrayQueue`: a slot's value is touched only by the one
+    // thread that won the slot through the `head`/`tail` CAS, and the stamp's
+    // release/acquire hands it from pusher to popper (loom checks exactly
+    // this on every access).
+    unsafe impl<T: Send> Sync for Ring<T> {}
+
+    impl<T> Ring<T> {
+        pub fn new(cap: usize) -> Ring<T> {
+            assert!(cap > 0);
+            let buffer = (0..cap)
+                .map(|i| Slot {
+                    stamp: AtomicUsize::new(i),
+                    value: UnsafeCell::new(None),
+                })
+                .collect();
+            Ring {
+                head: AtomicUsize::new(0),
+                tail: AtomicUsize::new(0),
+                buffer,
+                cap,
+                one_lap: (cap + 1).next_power_of_two(),
+            }
+        }
+
+        fn push_or_else<F>(&self, mut value: T, f: F) -> Result<(), T>
+        where
+            F: Fn(T, usize, usize, &Slot<T>) -> Result<T, T>,
+        {
+            let mut tail = self.tail.load(Ordering::Relaxed);
+            loop {
+                let index = tail & (self.one_lap - 1);
+                let lap = tail & !(self.one_lap - 1);
+                let new_tail = if index + 1 < self.cap {
+                    tail + 1
+                } else {
+                    lap.wrapping_add(self.one_lap)
+                };
+                let slot = &self.buffer[index];
+                let stamp = slot.stamp.load(Ordering::Acquire);
+                if tail == stamp {
+                    match self.tail.compare_exchange_weak(
+                        tail,
+                        new_tail,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            // SAFETY: the CAS gave this thread the slot; the
+                            // popper reads it only after the stamp below.
+                            slot.value.with_mut(|p| unsafe { *p = Some(value) });
+                            slot.stamp.store(tail + 1, Ordering::Release);
+                            return Ok(());
+                        }
+                        Err(t) => tail = t,
+                    }
+                } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
+                    fence(Ordering::SeqCst);
+                    value = f(value, tail, new_tail, slot)?;
+                    yield_now();
+                    tail = self.tail.load(Ordering::Relaxed);
+                } else {
+                    // Another thread is between its CAS and its stamp.
+                    yield_now();
+                    tail = self.tail.load(Ordering::Relaxed);
+                }
+            }
+        }
+
+        /// `ArrayQueue::push`: `Err(value)` when full.
+        pub fn push(&self, value: T) -> Result<(), T> {
+            self.push_or_else(value, |v, tail, _, _| {
+                let head = self.head.load(Ordering::Relaxed);
+                if head.wrapping_add(self.one_lap) == tail {
+                    Err(v)
+                } else {
+                    Ok(v)
+                }
+            })
+        }
+
+        /// `ArrayQueue::force_push`: when full, replaces the oldest value
+        /// and returns it.
+        pub fn force_push(&self, value: T) -> Option<T> {
+            self.push_or_else(value, |v, tail, new_tail, slot| {
+                let head = tail.wrapping_sub(self.one_lap);
+                let new_head = new_tail.wrapping_sub(self.one_lap);
+                if self
+                    .head
+                    .compare_exchange_weak(head, new_head, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    self.tail.store(new_tail, Ordering::SeqCst);
+                    // SAFETY: moving `head` past the full slot gave this
+                    // thread both the old value and the slot.
+                    let old = slot.value.with_mut(|p| unsafe { (*p).replace(v) });
+                    slot.stamp.store(tail + 1, Ordering::Release);
+                    Err(old.expect("a full slot holds a value"))
+                } else {
+                    Ok(v)
+                }
+            })
+            .err()
+        }
+
+        /// `ArrayQueue::pop`: `None` when empty.
+        pub fn pop(&self) -> Option<T> {
+            let mut head = self.head.load(Ordering::Relaxed);
+            loop {
+                let index = head & (self.one_lap - 1);
+                let lap = head & !(self.one_lap - 1);
+                let slot = &self.buffer[index];
+                let stamp = slot.stamp.load(Ordering::Acquire);
+                if head + 1 == stamp {
+                    let new = if index + 1 < self.cap {
+                        head + 1
+                    } else {
+                        lap.wrapping_add(self.one_lap)
+                    };
+                    match self.head.compare_exchange_weak(
+                        head,
+                        new,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => {
+                            // SAFETY: the CAS gave this thread the slot, and
+                            // the stamp (acquired above) says it was written.
+                            let value = slot.value.with_mut(|p| unsafe { (*p).take() });
+                            slot.stamp
+                                .store(head.wrapping_add(self.one_lap), Ordering::Release);
+                            return Some(value.expect("a written slot holds a value"));
+                        }
+                        Err(h) => head = h,
+                    }
+                } else if stamp == head {
+                    fence(Ordering::SeqCst);
+                    let tail = self.tail.load(Ordering::Relaxed);
+                    if tail == head {
+                        return None;
+                    }
+                    // A push moved the tail and has not written yet.
+                    yield_now();
+                    head = self.head.load(Ordering::Relaxed);
+                } else {
+                    yield_now();
+                    head = self.head.load(Ordering::Relaxed);
+                }
+            }
+        }
+
+        /// `ArrayQueue::is_empty`.
+        pub fn is_empty(&self) -> bool {
+            let head = self.head.load(Ordering::SeqCst);
+            let tail = self.tail.load(Ordering::SeqCst);
+            tail == head
+        }
+    }
+}
+
+/// The hub's glue around the shipped `Gate` and `Wakeup`, and the consumer.
+mod harness {
+    use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use loom::thread::yield_now;
+
+    use crate::gate::Gate;
+    use crate::ring::Ring;
+    use crate::wakeup::Wakeup;
+
+    /// `Overflow` of the real hub.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum Overflow {
+        Reject,
+        DropOldest,
+    }
+
+    /// Why `offer` refused (the model's `EmitError`).
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum Refused {
+        Closed,
+        Full(u64),
+    }
+
+    /// The liveness latch as `Hub` uses it. No-op in the quick run; the real
+    /// `Liveness` in the full run.
+    pub trait Side: Default + Send + Sync + 'static {
+        fn on_overflow(&self, capacity: usize, dropped: u64);
+        fn on_drained(&self, dropped: u64) -> bool;
+        fn has_pending(&self) -> bool;
+        fn take_pending(&self, out: &mut Vec<String>);
+    }
+
+    /// No liveness events.
+    #[derive(Default)]
+    pub struct NoSide;
+
+    impl Side for NoSide {
+        fn on_overflow(&self, _: usize, _: u64) {}
+        fn on_drained(&self, _: u64) -> bool {
+            false
+        }
+        fn has_pending(&self) -> bool {
+            false
+        }
+        fn take_pending(&self, _: &mut Vec<String>) {}
+    }
+
+    /// The consumer's `Notify`: a mailbox of wake-ups, plus a ghost count of
+    /// who holds the wake-up.
+    #[derive(Default)]
+    pub struct Wakes {
+        /// Wake-ups sent and not yet taken. Release/acquire, as a real
+        /// notification synchronises (a threadsafe-function call goes
+        /// through a mutex).
+        mailbox: AtomicUsize,
+        /// Ghost: a sent wake-up until the consumer's next drain starts,
+        /// the consumer while a drain said `more`. Relaxed, so that the
+        /// bookkeeping adds no synchronisation the shipped code lacks; RMWs
+        /// of one location still see each other in order.
+        holders: AtomicUsize,
+    }
+
+    impl Wakes {
+        /// `Notify::notify`.
+        fn send(&self) {
+            let before = self.holders.fetch_add(1, Ordering::Relaxed);
+            assert_eq!(
+                before, 0,
+                "a wake-up was sent while another one was outstanding"
+            );
+            self.mailbox.fetch_add(1, Ordering::Release);
+        }
+
+        /// Takes a wake-up, if one was sent.
+        fn take(&self) -> bool {
+            if self.mailbox.load(Ordering::Acquire) == 0 {
+                return false;
+            }
+            self.mailbox.fetch_sub(1, Ordering::Acquire);
+            true
+        }
+
+        fn pending(&self) -> bool {
+            self.mailbox.load(Ordering::Acquire) > 0
+        }
+
+        /// Before a drain (or a rearm): it may hand the wake-up back.
+        fn give_back(&self) {
+            self.holders.fetch_sub(1, Ordering::Relaxed);
+        }
+
+        /// After a drain that said `more`: the consumer holds the wake-up,
+        /// and nobody else may.
+        fn keep(&self) {
+            let before = self.holders.fetch_add(1, Ordering::Relaxed);
+            assert_eq!(
+                before, 0,
+                "a drain kept the wake-up (more == true) while another wake-up was sent"
+            );
+        }
+
+        pub fn holders(&self) -> usize {
+            self.holders.load(Ordering::Relaxed)
+        }
+    }
+
+    /// The ring, gate and wake-up parts of `Shared` and `Hub`.
+    pub struct ModelHub<S: Side = NoSide> {
+        pub ring: Ring<u64>,
+        pub gate: Gate,
+        wakeup: Wakeup,
+        next_seq: AtomicU64,
+        pub dropped: AtomicU64,
+        pub side: S,
+        pub wakes: Wakes,
+        overflow: Overflow,
+        capacity: usize,
+        /// Control only: wake without claiming the wake-up.
+        pub wake_unclaimed: bool,
+    }
+
+    impl ModelHub {
+        pub fn new(capacity: usize, overflow: Overflow) -> Self {
+            ModelHub::with_side(capacity, overflow)
+        }
+    }
+
+    impl<S: Side> ModelHub<S> {
+        pub fn with_side(capacity: usize, overflow: Overflow) -> Self {
+            ModelHub {
+                ring: Ring::new(capacity),
+                gate: Gate::default(),
+                wakeup: Wakeup::default(),
+                next_seq: AtomicU64::new(1),
+                dropped: AtomicU64::new(0),
+                side: S::default(),
+                wakes: Wakes::default(),
+                overflow,
+                capacity,
+                wake_unclaimed: false,
+            }
+        }
+
+        /// `Shared::offer`, from the gate on (one event: its seq).
+        pub fn offer(&self) -> Result<u64, Refused> {
+            let _pass = self.gate.enter().ok_or(Refused::Closed)?;
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            let result = match self.overflow {
+                Overflow::Reject => match self.ring.push(seq) {
+                    Ok(()) => Ok(seq),
+                    Err(_refused) => {
+                        self.on_drop();
+                        Err(Refused::Full(seq))
+                    }
+                },
+                Overflow::DropOldest => {
+                    if self.ring.force_push(seq).is_some() {
+                        self.on_drop();
+                    }
+                    Ok(seq)
+                }
+            };
+            self.wake();
+            result
+        }
+
+        /// `Shared::on_drop`, without the high-water mark.
+        fn on_drop(&self) {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.side.on_overflow(self.capacity, dropped);
+        }
+
+        /// `Shared::wake`.
+        fn wake(&self) {
+            if self.wake_unclaimed {
+                self.wakes.send();
+                return;
+            }
+            if self.wakeup.claim() {
+                self.wakes.send();
+            }
+        }
+
+        /// `Shared::waiting`.
+        fn waiting(&self) -> bool {
+            !self.ring.is_empty() || self.side.has_pending()
+        }
+
+        /// `Hub::drain` with `max_bytes` unbounded: appends ring events to
+        /// `out` and liveness events to `side_out`; returns (events, more).
+        pub fn drain(
+            &self,
+            out: &mut Vec<u64>,
+            side_out: &mut Vec<String>,
+            max_events: usize,
+            linger: bool,
+        ) -> (usize, bool) {
+            let start = out.len() + side_out.len();
+            self.side.take_pending(side_out);
+            let mut taken = 0usize;
+            while taken < max_events.max(1) {
+                let Some(seq) = self.ring.pop() else { break };
+                taken += 1;
+                out.push(seq);
+            }
+            if self.ring.is_empty() && self.side.on_drained(self.dropped.load(Ordering::Relaxed)) {
+                self.side.take_pending(side_out);
+            }
+            let events = out.len() + side_out.len() - start;
+            let busy = !self.ring.is_empty() || (linger && events > 0);
+            let more = self.wakeup.end_of_drain(busy, || self.waiting());
+            (events, more)
+        }
+
+        /// `Hub::rearm`.
+        pub fn rearm(&self) {
+            if self.wakeup.rearm(|| self.waiting()) {
+                self.wakes.send();
+            }
+        }
+    }
+
+    /// What the consumer does after the first lingering drain that took
+    /// events.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub enum GiveUp {
+        /// Keeps draining.
+        Never,
+        /// Gives the batch up and calls `rearm`, as the binding's
+        /// `Consumer::next_batch` does when it cannot allocate the batch.
+        Rearm,
+        /// Control only: gives up without `rearm`.
+        Abandon,
+    }
+
+    /// How the consumer drains.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Consumer {
+        pub max_events: usize,
+        pub linger: bool,
+        pub give_up: GiveUp,
+    }
+
+    /// What the consumer took.
+    #[derive(Default, Debug)]
+    pub struct Taken {
+        pub events: Vec<u64>,
+        pub liveness: Vec<String>,
+        pub busy_periods: usize,
+    }
+
+    /// Runs the consumer on this thread: it sleeps until woken, then drains
+    /// until `more == false`. Returns once `done` reached `producers` and no
+    /// wake-up is pending, after checking that nothing was left behind.
+    pub fn consume<S: Side>(
+        hub: &ModelHub<S>,
+        done: &AtomicUsize,
+        producers: usize,
+        how: Consumer,
+    ) -> Taken {
+        let mut taken = Taken::default();
+        let mut gave_up = false;
+        loop {
+            if hub.wakes.take() {
+                taken.busy_periods += 1;
+                loop {
+                    hub.wakes.give_back();
+                    let (events, more) = hub.drain(
+                        &mut taken.events,
+                        &mut taken.liveness,
+                        how.max_events,
+                        how.linger,
+                    );
+                    if !more {
+                        if how.linger {
+                            assert_eq!(events, 0, "a lingering drain that took events went idle");
+                        }
+                        break;
+                    }
+                    hub.wakes.keep();
+                    if how.linger && events > 0 && !gave_up && how.give_up != GiveUp::Never {
+                        gave_up = true;
+                        if how.give_up == GiveUp::Rearm {
+                            hub.wakes.give_back();
+                            hub.rearm();
+                        }
+                        break;
+                    }
+                }
+                continue;
+            }
+            // Everything the producers did happens before this load.
+            if done.load(Ordering::Acquire) == producers && !hub.wakes.pending() {
+                break;
+            }
+            // Asleep: waits for a wake-up (loom runs the others first).
+            yield_now();
+        }
+        assert!(
+            hub.ring.is_empty(),
+            "an event was stranded: the consumer sleeps, no wake-up is pending, the ring holds \
+             events (taken: {:?})",
+            taken.events
+        );
+        assert!(
+            !hub.side.has_pending(),
+            "a liveness event was stranded (taken: {:?})",
+            taken.liveness
+        );
+        taken
+    }
+}
+
+/// Models of the shipped wake-up handshake and close gate, run by every
+/// `cargo test`.
+mod core_models {
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use crate::check;
+    use crate::gate::Gate;
+    use crate::harness::{consume, Consumer, GiveUp, ModelHub, Overflow, Refused};
+    use crate::ring::Ring;
+    use crate::Model;
+
+    pub const ALL: &[Model] = &[
+        Model {
+            name: "wake-up: a push after a drain released the wake-up is always announced or seen",
+            quick: Some(2),
+            full: Some(6),
+            control: false,
+            run: no_lost_wakeup,
+        },
+        Model {
+            name: "wake-up: racing producers send one wake-up per idle-to-busy transition",
+            quick: Some(1),
+            full: Some(3),
+            control: false,
+            run: one_wakeup_per_transition,
+        },
+        Model {
+            name: "wake-up: a lingering consumer stays awake until a drain finds nothing",
+            quick: Some(2),
+            full: Some(6),
+            control: false,
+            run: linger_hands_back_when_empty,
+        },
+        Model {
+            name: "wake-up: rearm after a lingering drain lets later events wake the consumer",
+            quick: Some(2),
+            full: Some(6),
+            control: false,
+            run: rearm_after_linger,
+        },
+        Model {
+            name: "conservation: 2 producers x 2 events, ring of 1: delivered + refused == emitted",
+            quick: Some(1),
+            full: Some(1),
+            control: false,
+            run: conservation_reject,
+        },
+        Model {
+            name: "conservation: 2 producers x 1 event, ring of 1: delivered + refused == emitted",
+            quick: Some(1),
+            full: Some(1),
+            control: false,
+            run: conservation_reject_short,
+        },
+        Model {
+            name: "conservation: drop-oldest, delivered + dropped == emitted, no seq twice",
+            quick: Some(0),
+            full: Some(1),
+            control: false,
+            run: conservation_drop_oldest,
+        },
+        Model {
+            name: "gate: close returns after every pass dropped, no enter succeeds after it",
+            quick: Some(1),
+            full: Some(3),
+            control: false,
+            run: gate_close_waits,
+        },
+        Model {
+            name: "gate: every event accepted before close returned is in the ring",
+            quick: Some(2),
+            full: Some(4),
+            control: false,
+            run: close_under_fire,
+        },
+        Model {
+            name: "ring: the stand-in loses, duplicates and reorders nothing",
+            quick: Some(2),
+            full: Some(4),
+            control: false,
+            run: ring_stand_in,
+        },
+        Model {
+            name: "control: a consumer that drops a lingering batch without rearm strands events",
+            quick: Some(2),
+            full: Some(2),
+            control: true,
+            run: control_abandon_without_rearm,
+        },
+        Model {
+            name: "control: a producer that wakes without claiming the wake-up is caught",
+            quick: Some(1),
+            full: Some(1),
+            control: true,
+            run: control_wake_unclaimed,
+        },
+    ];
+
+    const EAGER: Consumer = Consumer {
+        max_events: 4096,
+        linger: false,
+        give_up: GiveUp::Never,
+    };
+
+    /// The binding's consumer: it lingers.
+    const LINGERING: Consumer = Consumer {
+        max_events: 4096,
+        linger: true,
+        give_up: GiveUp::Never,
+    };
+
+    /// Spawns `producers` threads that offer `each` events, then count
+    /// themselves done. Returns their join handles (each yields its
+    /// results).
+    fn produce<S: crate::harness::Side>(
+        hub: &Arc<ModelHub<S>>,
+        done: &Arc<AtomicUsize>,
+        producers: usize,
+        each: usize,
+    ) -> Vec<thread::JoinHandle<Vec<Result<u64, Refused>>>> {
+        (0..producers)
+            .map(|_| {
+                let (hub, done) = (hub.clone(), done.clone());
+                thread::spawn(move || {
+                    let results = (0..each).map(|_| hub.offer()).collect();
+                    done.fetch_add(1, Ordering::Release);
+                    results
+                })
+            })
+            .collect()
+    }
+
+    fn accepted(results: &[Vec<Result<u64, Refused>>]) -> Vec<u64> {
+        let mut seqs: Vec<u64> = results.iter().flatten().filter_map(|r| r.ok()).collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
+    /// The consumer got each producer's events in the order it offered
+    /// them (seqs are taken before the push, so not in global seq order).
+    fn in_producer_order(events: &[u64], results: &[Vec<Result<u64, Refused>>]) {
+        for mine in results {
+            let mine: Vec<u64> = mine.iter().filter_map(|r| r.ok()).collect();
+            let got: Vec<u64> = events
+                .iter()
+                .copied()
+                .filter(|e| mine.contains(e))
+                .collect();
+            let expected: Vec<u64> = mine.iter().copied().filter(|e| got.contains(e)).collect();
+            assert_eq!(
+                got, expected,
+                "a producer's events out of order: {events:?}"
+            );
+        }
+    }
+
+    /// One producer, two events: the second push may land anywhere in the
+    /// consumer's drain, including right after it released the wake-up.
+    fn no_lost_wakeup() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 1, 2);
+            let taken = consume(&hub, &done, 1, EAGER);
+            let results: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+            assert_eq!(taken.events, accepted(&results));
+            assert_eq!(taken.events, vec![1, 2]);
+            assert!(taken.busy_periods >= 1);
+            assert_eq!(hub.wakes.holders(), 0);
+        });
+    }
+
+    /// Two producers, one event each, race for the wake-up: at most one wins
+    /// per transition (the ghost count fails the model otherwise), and
+    /// every wake-up led to exactly one busy period.
+    fn one_wakeup_per_transition() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 2, 1);
+            let taken = consume(&hub, &done, 2, EAGER);
+            for p in producers {
+                p.join().unwrap();
+            }
+            // One wake-up per busy period: one when the second push landed
+            // while the consumer was busy, two when it landed after the first
+            // busy period ended.
+            assert!((1..=2).contains(&taken.busy_periods), "{taken:?}");
+            let mut events = taken.events;
+            events.sort_unstable();
+            assert_eq!(events, vec![1, 2]);
+        });
+    }
+
+    fn linger_hands_back_when_empty() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 1, 2);
+            // `consume` checks that every busy period ends with an empty drain.
+            let taken = consume(&hub, &done, 1, LINGERING);
+            for p in producers {
+                p.join().unwrap();
+            }
+            assert_eq!(taken.events, vec![1, 2]);
+            assert_eq!(hub.wakes.holders(), 0);
+        });
+    }
+
+    /// The consumer takes one lingering batch, then gives it up (as when the
+    /// batch buffer cannot be allocated) and calls `rearm` while the
+    /// producer goes on pushing: it is woken again for what remains.
+    fn rearm_after_linger() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 1, 2);
+            let how = Consumer {
+                give_up: GiveUp::Rearm,
+                ..LINGERING
+            };
+            let taken = consume(&hub, &done, 1, how);
+            for p in producers {
+                p.join().unwrap();
+            }
+            assert_eq!(taken.events, vec![1, 2]);
+            assert_eq!(hub.wakes.holders(), 0);
+        });
+    }
+
+    fn control_abandon_without_rearm() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 1, 2);
+            let how = Consumer {
+                give_up: GiveUp::Abandon,
+                ..LINGERING
+            };
+            consume(&hub, &done, 1, how);
+            for p in producers {
+                p.join().unwrap();
+            }
+        });
+    }
+
+    fn control_wake_unclaimed() {
+        check(|| {
+            let mut hub = ModelHub::new(4, Overflow::Reject);
+            hub.wake_unclaimed = true;
+            let hub = Arc::new(hub);
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 2, 1);
+            consume(&hub, &done, 2, EAGER);
+            for p in producers {
+                p.join().unwrap();
+            }
+        });
+    }
+
+    /// Two producers offer two events each into a ring of one while the
+    /// lingering consumer drains one event per batch.
+    fn conservation_reject() {
+        check(|| conserves_with_reject(2));
+    }
+
+    /// The same with one event each: the second offer is refused while the
+    /// first is still in the ring.
+    fn conservation_reject_short() {
+        check(|| conserves_with_reject(1));
+    }
+
+    /// Every seq is delivered or refused, exactly once, and the consumer
+    /// gets each producer's events in order.
+    fn conserves_with_reject(each: usize) {
+        {
+            let hub = Arc::new(ModelHub::new(1, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 2, each);
+            let how = Consumer {
+                max_events: 1,
+                ..LINGERING
+            };
+            let taken = consume(&hub, &done, 2, how);
+            let results: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+            let mut refused: Vec<u64> = results
+                .iter()
+                .flatten()
+                .filter_map(|r| match r {
+                    Err(Refused::Full(seq)) => Some(*seq),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(refused.len() as u64, hub.dropped.load(Ordering::Relaxed));
+            let mut delivered = taken.events.clone();
+            delivered.sort_unstable();
+            assert_eq!(delivered, accepted(&results));
+            let mut all = delivered;
+            all.append(&mut refused);
+            all.sort_unstable();
+            let emitted: Vec<u64> = (1..=2 * each as u64).collect();
+            assert_eq!(all, emitted);
+            in_producer_order(&taken.events, &results);
+        }
+    }
+
+    fn conservation_drop_oldest() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(1, Overflow::DropOldest));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 2, 2);
+            let how = Consumer {
+                max_events: 1,
+                ..LINGERING
+            };
+            let taken = consume(&hub, &done, 2, how);
+            let results: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+            assert!(results.iter().flatten().all(|r| r.is_ok()));
+            let dropped = hub.dropped.load(Ordering::Relaxed);
+            assert_eq!(taken.events.len() as u64 + dropped, 4);
+            let mut delivered = taken.events.clone();
+            delivered.sort_unstable();
+            delivered.dedup();
+            assert_eq!(delivered.len(), taken.events.len(), "{:?}", taken.events);
+            assert!(delivered.iter().all(|s| (1..=4).contains(s)));
+            in_producer_order(&taken.events, &results);
+        });
+    }
+
+    /// A value only the thread holding a pass writes; `close` returning must
+    /// order every such write before the caller's read, which loom checks
+    /// as a data race otherwise.
+    struct Witness(UnsafeCell<u32>);
+
+    // SAFETY: the point of the model: loom tracks every access to the cell
+    // and fails on any two that are not ordered by happens-before.
+    unsafe impl Sync for Witness {}
+
+    fn gate_close_waits() {
+        check(|| {
+            let gate = Arc::new(Gate::default());
+            let closed = Arc::new(AtomicBool::new(false));
+            let witnesses = Arc::new([Witness(UnsafeCell::new(0)), Witness(UnsafeCell::new(0))]);
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    let (gate, closed, witnesses) =
+                        (gate.clone(), closed.clone(), witnesses.clone());
+                    thread::spawn(move || {
+                        let mut entered = 0;
+                        for _ in 0..2 {
+                            let after_close = closed.load(Ordering::Acquire);
+                            let Some(pass) = gate.enter() else { continue };
+                            assert!(!after_close, "enter succeeded after close returned");
+                            // SAFETY: loom checks this write against the
+                            // reads after `close`.
+                            witnesses[i].0.with_mut(|p| unsafe { *p += 1 });
+                            entered += 1;
+                            drop(pass);
+                        }
+                        entered
+                    })
+                })
+                .collect();
+            gate.close();
+            closed.store(true, Ordering::Release);
+            assert!(gate.is_closed());
+            assert!(gate.enter().is_none());
+            // SAFETY: as above: a pass still held would race with this read.
+            let seen: Vec<u32> = witnesses
+                .iter()
+                .map(|w| w.0.with(|p| unsafe { *p }))
+                .collect();
+            let entered: Vec<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            // Nothing entered between `close` returning and the join.
+            assert_eq!(seen, entered);
+        });
+    }
+
+    /// `close` while two producers offer: what was accepted is in the ring
+    /// when `close` returns, and offers after it are refused.
+    fn close_under_fire() {
+        check(|| {
+            let hub = Arc::new(ModelHub::new(2, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 2, 1);
+            hub.gate.close();
+            let mut delivered = Vec::new();
+            while let Some(seq) = hub.ring.pop() {
+                delivered.push(seq);
+            }
+            assert_eq!(hub.offer(), Err(Refused::Closed));
+            let results: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+            assert!(
+                hub.ring.is_empty(),
+                "an event was accepted after close returned"
+            );
+            delivered.sort_unstable();
+            assert_eq!(delivered, accepted(&results));
+            assert!(results
+                .iter()
+                .flatten()
+                .all(|r| matches!(r, Ok(_) | Err(Refused::Closed))));
+        });
+    }
+
+    /// Two pushers, two values each, into a ring of two while a popper
+    /// takes from it: every accepted value comes out once, each pusher's in
+    /// order, refused ones never.
+    fn ring_stand_in() {
+        check(|| {
+            let ring = Arc::new(Ring::new(2));
+            let pushers: Vec<_> = (0..2u64)
+                .map(|p| {
+                    let ring = ring.clone();
+                    thread::spawn(move || {
+                        (0..2u64)
+                            .filter(|i| ring.push(p * 10 + i).is_ok())
+                            .map(|i| p * 10 + i)
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::new();
+            if let Some(v) = ring.pop() {
+                out.push(v);
+            }
+            let pushed: Vec<Vec<u64>> = pushers.into_iter().map(|p| p.join().unwrap()).collect();
+            while let Some(v) = ring.pop() {
+                out.push(v);
+            }
+            assert!(ring.is_empty());
+            for (p, values) in pushed.iter().enumerate() {
+                let mine: Vec<u64> = out.iter().copied().filter(|v| v / 10 == p as u64).collect();
+                assert_eq!(&mine, values, "pusher {p}: out {out:?}");
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The full run only (`--cfg loom`, from stress/loom.sh): the registry and the
+// liveness latch, from copies of their files without `//!` lines.
+// ---------------------------------------------------------------------------
 
 #[cfg(loom)]
 mod serde_reexport {
@@ -115,10 +1237,9 @@ mod event {
 
 #[cfg(loom)]
 #[no_implicit_prelude]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code, unused, clippy::all)]
 mod registry {
     use crate::loom_std as std;
-    #[allow(unused_imports)]
     use crate::prelude::*;
     ::core::include!(::core::concat!(
         ::core::env!("FFI_EVENTS_LOOM_SRC"),
@@ -128,10 +1249,9 @@ mod registry {
 
 #[cfg(loom)]
 #[no_implicit_prelude]
-#[allow(dead_code, clippy::all)]
+#[allow(dead_code, unused, clippy::all)]
 mod liveness {
     use crate::loom_std as std;
-    #[allow(unused_imports)]
     use crate::prelude::*;
     use crate::serde_reexport as serde;
     ::core::include!(::core::concat!(
@@ -141,47 +1261,91 @@ mod liveness {
 }
 
 #[cfg(loom)]
-mod models {
-    use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+impl harness::Side for liveness::Liveness {
+    fn on_overflow(&self, capacity: usize, dropped: u64) {
+        liveness::Liveness::on_overflow(self, capacity, dropped);
+    }
+    fn on_drained(&self, dropped: u64) -> bool {
+        liveness::Liveness::on_drained(self, dropped)
+    }
+    fn has_pending(&self) -> bool {
+        liveness::Liveness::has_pending(self)
+    }
+    fn take_pending(&self, out: &mut Vec<String>) {
+        let mut events = Vec::new();
+        liveness::Liveness::take_pending(self, &mut events);
+        out.extend(events.iter().map(|e| e.name().to_string()));
+    }
+}
+
+#[cfg(loom)]
+mod full_models {
+    use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use loom::sync::Arc;
     use loom::thread;
 
+    use crate::check;
     use crate::event::Event;
+    use crate::harness::{consume, Consumer, GiveUp, ModelHub, Overflow};
     use crate::liveness::{Liveness, NOT_RESPONDING, RESPONDING};
     use crate::registry::{Filter, Registry};
+    use crate::Model;
 
-    pub const ALL: &[(&str, fn())] = &[
-        (
+    const fn model(name: &'static str, full: Option<usize>, run: fn()) -> Model {
+        Model {
+            name,
+            quick: full,
+            full,
+            control: false,
+            run,
+        }
+    }
+
+    pub const ALL: &[Model] = &[
+        model(
             "registry: concurrent adds get distinct increasing ids",
+            None,
             concurrent_adds,
         ),
-        (
+        model(
             "registry: no snapshot after remove returned holds the id",
+            None,
             no_snapshot_after_remove,
         ),
-        (
+        model(
             "registry: clear races add, the id counter never resets",
+            None,
             clear_races_add,
         ),
-        (
+        model(
             "registry: a snapshot is ordered and only holds live-at-some-point ids",
+            None,
             snapshot_is_ordered,
         ),
-        (
+        model(
             "liveness: overflow episodes alternate, one event per transition",
+            None,
             overflow_latch,
         ),
-        (
+        model(
             "liveness: stall episodes alternate, one event per transition",
+            None,
             stall_latch,
         ),
-        (
+        model(
             "liveness: the two kinds of episode stay independent",
+            None,
             independent_kinds,
         ),
-        (
+        model(
             "liveness: a queued event is never missed by the consumer",
+            None,
             pending_not_missed,
+        ),
+        model(
+            "wake-up + liveness: an overflow's not_responding and its responding reach the consumer",
+            Some(4),
+            overflow_reaches_consumer,
         ),
     ];
 
@@ -190,7 +1354,7 @@ mod models {
     }
 
     fn concurrent_adds() {
-        loom::model(|| {
+        check(|| {
             let registry = Arc::new(Registry::new());
             let handles: Vec<_> = (0..2)
                 .map(|i| {
@@ -211,7 +1375,7 @@ mod models {
     }
 
     fn no_snapshot_after_remove() {
-        loom::model(|| {
+        check(|| {
             let registry = Arc::new(Registry::new());
             let keep = registry.add(name("a")).unwrap();
             let gone = registry.add(name("a")).unwrap();
@@ -246,7 +1410,7 @@ mod models {
     }
 
     fn clear_races_add() {
-        loom::model(|| {
+        check(|| {
             let registry = Arc::new(Registry::new());
             registry.add(name("a")).unwrap();
             let adder = {
@@ -273,7 +1437,7 @@ mod models {
     }
 
     fn snapshot_is_ordered() {
-        loom::model(|| {
+        check(|| {
             let registry = Arc::new(Registry::new());
             let first = registry.add(Filter::Any).unwrap();
             let t = {
@@ -302,26 +1466,33 @@ mod models {
             .filter(|e| e.reason() == reason)
             .map(|e| e.name())
             .collect();
+        check_names(&names, starts, ends);
+        let nr = names.iter().filter(|n| **n == NOT_RESPONDING).count();
+        assert_eq!(
+            stuck,
+            nr > names.len() - nr,
+            "{reason}: latch disagrees with its events {names:?}"
+        );
+    }
+
+    /// Liveness event names alternate, starting with `not_responding`, and
+    /// count `starts` and `ends`.
+    fn check_names(names: &[&str], starts: u64, ends: u64) {
         for (i, n) in names.iter().enumerate() {
             let expected = if i % 2 == 0 {
                 NOT_RESPONDING
             } else {
                 RESPONDING
             };
-            assert_eq!(*n, expected, "{reason} events out of order: {names:?}");
+            assert_eq!(*n, expected, "events out of order: {names:?}");
         }
         let nr = names.iter().filter(|n| **n == NOT_RESPONDING).count() as u64;
         let r = names.len() as u64 - nr;
-        assert_eq!((nr, r), (starts, ends), "{reason}: {names:?}");
-        assert_eq!(
-            stuck,
-            nr > r,
-            "{reason}: latch disagrees with its events {names:?}"
-        );
+        assert_eq!((nr, r), (starts, ends), "{names:?}");
     }
 
     fn overflow_latch() {
-        loom::model(|| {
+        check(|| {
             let liveness = Arc::new(Liveness::default());
             let starts = Arc::new(AtomicU64::new(0));
             let producers: Vec<_> = (0..2)
@@ -360,7 +1531,7 @@ mod models {
     }
 
     fn stall_latch() {
-        loom::model(|| {
+        check(|| {
             let liveness = Arc::new(Liveness::default());
             liveness.on_beat(100, 0, 0);
             // The watchdog sees a stale beat while the producer beats again.
@@ -379,7 +1550,7 @@ mod models {
     }
 
     fn independent_kinds() {
-        loom::model(|| {
+        check(|| {
             let liveness = Arc::new(Liveness::default());
             liveness.on_beat(1, 0, 0);
             let producer = {
@@ -403,7 +1574,7 @@ mod models {
     /// A transition that returned true is seen by a `take_pending` that
     /// starts after it: `has_pending` cannot hide it.
     fn pending_not_missed() {
-        loom::model(|| {
+        check(|| {
             let liveness = Arc::new(Liveness::default());
             let done = Arc::new(AtomicBool::new(false));
             let producer = {
@@ -424,6 +1595,38 @@ mod models {
             liveness.take_pending(&mut taken);
             assert_eq!(taken.len(), 1);
             assert_eq!(taken[0].name(), NOT_RESPONDING);
+        });
+    }
+
+    /// A ring of one and a lingering consumer; the producer's second event
+    /// may be refused, and the `not_responding` it queues bypasses the ring
+    /// and wakes the consumer through the same handshake. Nothing is left
+    /// behind, and an episode that started also ended.
+    fn overflow_reaches_consumer() {
+        check(|| {
+            let hub: Arc<ModelHub<Liveness>> = Arc::new(ModelHub::with_side(1, Overflow::Reject));
+            let done = Arc::new(AtomicUsize::new(0));
+            let producer = {
+                let (hub, done) = (hub.clone(), done.clone());
+                thread::spawn(move || {
+                    let results: Vec<_> = (0..2).map(|_| hub.offer()).collect();
+                    done.fetch_add(1, Ordering::Release);
+                    results
+                })
+            };
+            let how = Consumer {
+                max_events: 1,
+                linger: true,
+                give_up: GiveUp::Never,
+            };
+            let taken = consume(&hub, &done, 1, how);
+            let results = producer.join().unwrap();
+            let refused = results.iter().filter(|r| r.is_err()).count() as u64;
+            assert_eq!(refused, hub.dropped.load(Ordering::Relaxed));
+            assert_eq!(taken.events.len() as u64 + refused, 2);
+            let names: Vec<&str> = taken.liveness.iter().map(String::as_str).collect();
+            let episodes = u64::from(refused > 0);
+            check_names(&names, episodes, episodes);
         });
     }
 }
