@@ -177,17 +177,19 @@ impl Shared {
 
     /// Refuses an emit at once when the ring is full under
     /// `Overflow::Reject`, before its event is built: an overloaded producer
-    /// then pays no encoding, no allocation and no copy, and touches
-    /// neither the ring nor the gate. The emit still takes its sequence
-    /// number and counts as dropped. `None` when the emit should go on;
-    /// `Closed` once the hub is closed (its ring may stay full).
+    /// then pays no encoding, no allocation and no copy. It passes the gate
+    /// like any emit, takes its sequence number and counts as dropped.
+    /// `None` when the emit should go on; `Closed` once the hub is closed
+    /// (its ring may stay full).
     pub(crate) fn refuse_if_full(&self) -> Option<EmitError> {
         if self.config.overflow != Overflow::Reject || !self.ring.is_full() {
             return None;
         }
-        if self.is_closed() {
+        // The gate still: a refused emit takes a sequence number, and no
+        // number may be taken once `close` returned.
+        let Some(_pass) = self.gate.enter() else {
             return Some(EmitError::Closed);
-        }
+        };
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         // A full ring means its events were announced already; only a
         // liveness event this drop queues needs a wake-up of its own.
