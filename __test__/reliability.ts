@@ -14,6 +14,8 @@ export interface CaseResult {
   line: string
   figures: Record<string, unknown>
   violations: string[]
+  /** Checks the case could not run here (a missing tool), with the reason. */
+  notRun: string[]
   stderr: string
 }
 
@@ -33,6 +35,7 @@ export function runCase(name: string, timeoutMs = 110_000): CaseResult {
     line: result?.line ?? '',
     figures: result?.figures ?? {},
     violations: result?.violations ?? ['the case printed no result'],
+    notRun: ((result as { notRun?: string[] } | undefined)?.notRun ?? (result?.figures?.notRun as string[] | undefined)) ?? [],
     stderr: child.stderr,
   }
 }
@@ -51,5 +54,12 @@ export function reliabilityTest(title: string, name: string, timeoutMs = 110_000
     t.is(r.signal, null, r.stderr)
     t.is(r.status, 0, r.stderr)
     t.deepEqual(r.violations, [])
+    // A check that could not run is not a pass. Hosts that lack the tool on
+    // purpose (containers without a Rust toolchain) say so explicitly.
+    if (process.env.FFI_EVENTS_ALLOW_NOT_RUN === '1') {
+      for (const why of r.notRun) t.log(`NOT RUN: ${why}`)
+    } else {
+      t.deepEqual(r.notRun, [], 'checks not run (set FFI_EVENTS_ALLOW_NOT_RUN=1 where that is intended)')
+    }
   })
 }

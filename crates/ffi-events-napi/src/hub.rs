@@ -122,6 +122,12 @@ impl NativeHub {
         &self.consumer.hub
     }
 
+    /// The hub's consumer, for code that must learn from another thread
+    /// whether the environment tore the hub down (`Consumer::torn_down`).
+    pub(crate) fn consumer_weak(&self) -> std::sync::Weak<crate::batch::Consumer> {
+        Arc::downgrade(&self.consumer)
+    }
+
     /// A producer handle for native threads (for addons that embed the hub).
     pub fn emitter(&self) -> Emitter {
         self.emitter.clone()

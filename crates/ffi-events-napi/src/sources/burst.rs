@@ -1,7 +1,7 @@
 //! A burst: `count` events as fast as `threads` threads can emit them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use ffi_events::{EmitError, Emitter, StopToken};
@@ -10,6 +10,7 @@ use napi::JsDeferred;
 use napi_derive::napi;
 use serde::Serialize;
 
+use crate::batch::Consumer;
 use crate::errors::invalid_arg;
 use crate::hub::NativeHub;
 use crate::sources::ticker::Tick;
@@ -92,6 +93,9 @@ struct Progress {
     threads_left: AtomicUsize,
     /// Set when a thread's job panicked: the promise then rejects.
     panicked: AtomicBool,
+    /// The hub's consumer, to tell a teardown of the environment (no
+    /// promise left to settle) from an ordinary end.
+    consumer: Weak<Consumer>,
     deferred: Mutex<Option<JsDeferred<BurstResult, Resolver>>>,
 }
 
@@ -114,6 +118,10 @@ impl Progress {
             return;
         }
         let panicked = self.panicked.load(Ordering::Acquire);
+        let torn_down = self
+            .consumer
+            .upgrade()
+            .map_or(true, |c| c.torn_down.load(Ordering::Acquire));
         let result = BurstResult {
             emitted: self.emitted.load(Ordering::Acquire) as f64,
             rejected: self.rejected.load(Ordering::Acquire) as f64,
@@ -127,6 +135,9 @@ impl Progress {
             .unwrap_or_else(|p| p.into_inner())
             .take();
         match deferred {
+            // The environment is gone with its promise: settling would only
+            // queue a call it refuses (and whose data it would not free).
+            Some(deferred) if torn_down => drop(deferred),
             Some(deferred) if panicked => deferred.reject(Error::new(
                 Status::GenericFailure,
                 "a burst thread panicked; its events were not all emitted",
@@ -186,6 +197,7 @@ pub fn start_burst<'env>(
         max_emit_ns: AtomicU64::new(0),
         threads_left: AtomicUsize::new(threads as usize),
         panicked: AtomicBool::new(false),
+        consumer: hub.consumer_weak(),
         deferred: Mutex::new(Some(deferred)),
     });
     let name: Arc<str> = options.name.into();
