@@ -44,13 +44,14 @@ export async function run({ reduced, root }) {
     notRun.push(vgLine)
   }
 
-  const loomEnv = reduced ? { LOOM_MAX_PREEMPTIONS: '2' } : {}
-  const l = sh(root, 'loom.sh', loomEnv, 1_200_000)
+  // Every model at its own bound (stress/loom.sh): a global override would
+  // push the conservation models past what loom can explore.
+  const l = sh(root, 'loom.sh', {}, 1_200_000)
   const summary = /loom_model: (\d+) passed, (\d+) failed \(([\d.]+)s\)/.exec(l.stdout)
   check.eq(l.status, 0, `loom model exit status (${l.out.trim().split('\n').slice(-8).join(' / ')})`)
   check.that(summary !== null, 'loom model printed no summary')
   check.that(summary !== null && Number(summary[1]) > 0, 'loom ran no model')
-  const loomLine = summary ? `loom${reduced ? ' (max 2 preemptions)' : ' (exhaustive)'}: ${summary[1]} models passed, ${summary[2]} failed, ${summary[3]} s` : 'loom: no result'
+  const loomLine = summary ? `loom (each model at its bound): ${summary[1]} models passed, ${summary[2]} failed, ${summary[3]} s` : 'loom: no result'
   return {
     figures: { valgrind: vgLine, loom: loomLine, notRun },
     line: `${vgLine}; ${loomLine}`,
