@@ -46,9 +46,10 @@ const FAILED = 2
 
 /** What `#decodeRuns` found for each event of a batch. */
 interface Decoded {
-  values: unknown[]
+  /** Made by the first run decoded: a batch without one (raw lanes) allocates nothing. */
+  values: unknown[] | undefined
   /** Per event: 0 not decoded yet, `DECODED`, or `FAILED` (its error in `errors`). */
-  state: Uint8Array
+  state: Uint8Array | undefined
   errors: Map<number, unknown> | undefined
 }
 
@@ -181,7 +182,7 @@ export class Dispatcher {
    */
   #decodeRuns(batch: Batch): Decoded {
     const n = batch.count
-    const decoded: Decoded = { values: new Array<unknown>(n), state: new Uint8Array(n), errors: undefined }
+    const decoded: Decoded = { values: undefined, state: undefined, errors: undefined }
     let i = 0
     while (i < n) {
       if (!this.#inRun(batch, i)) {
@@ -201,7 +202,9 @@ export class Dispatcher {
   }
 
   #decodeRun(batch: Batch, from: number, to: number, decoded: Decoded): void {
-    const { values, state } = decoded
+    const n = batch.count
+    const values = (decoded.values ??= new Array<unknown>(n))
+    const state = (decoded.state ??= new Uint8Array(n))
     let next = from
     while (next < to) {
       const first = next
@@ -283,8 +286,8 @@ export class Dispatcher {
   /** The decoded payload of event `i` (decoded with its run, or now); reports failures. */
   #payloadOf(batch: Batch, i: number, lane: number, decoded: Decoded): unknown {
     if (lane === LANE_JSON) return this.#parseJson(batch, i)
-    const state = decoded.state[i]
-    if (state === DECODED) return decoded.values[i]
+    const state = decoded.state?.[i]
+    if (state === DECODED) return decoded.values?.[i]
     let cause: unknown
     if (state === FAILED) {
       cause = decoded.errors?.get(i)

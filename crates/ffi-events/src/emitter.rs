@@ -100,10 +100,10 @@ impl Emitter {
     /// # Errors
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_cbor(&self, name: &str, payload: &[u8]) -> Result<u64, EmitError> {
-        self.refuse_early(name, envelope::header_len(name) + payload.len())?;
+        self.refuse_early(name, envelope::header_len(name.len()) + payload.len())?;
         let well_formed = crate::foreign::check_item(payload).is_ok();
         self.shared
-            .offer(Event::cbor_encoded(name, payload, well_formed)?)
+            .offer(Event::cbor_encoded(name, payload, well_formed))
     }
 
     /// Emits `bytes` on the raw lane: listeners get exactly these bytes,
@@ -113,7 +113,7 @@ impl Emitter {
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_raw(&self, name: &str, bytes: &[u8]) -> Result<u64, EmitError> {
         self.refuse_early(name, bytes.len())?;
-        self.shared.offer(Event::raw(name, bytes)?)
+        self.shared.offer(Event::raw(name, bytes))
     }
 
     /// The refusals an emit of `len` bytes gets before its event is built:

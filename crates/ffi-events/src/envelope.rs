@@ -30,10 +30,10 @@ fn push_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Number of bytes [`push_header`] writes for `name`.
-pub(crate) fn header_len(name: &str) -> usize {
-    let name_header = if name.len() < 24 { 1 } else { 2 };
-    1 + (1 + "eventType".len()) + name_header + name.len() + (1 + "payload".len())
+/// Number of bytes [`push_header`] writes for a name of `name_len` bytes.
+pub(crate) fn header_len(name_len: usize) -> usize {
+    let name_header = if name_len < 24 { 1 } else { 2 };
+    1 + (1 + "eventType".len()) + name_header + name_len + (1 + "payload".len())
 }
 
 /// Appends everything of the envelope before the payload value.
@@ -77,7 +77,11 @@ pub(crate) fn push_serialized<T: Serialize + ?Sized>(
 /// assert_eq!(*bytes.last().unwrap(), 7);
 /// ```
 pub fn encode_envelope<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Vec<u8>, String> {
-    push_serialized(Vec::with_capacity(header_len(name) + 32), name, payload)
+    push_serialized(
+        Vec::with_capacity(header_len(name.len()) + 32),
+        name,
+        payload,
+    )
 }
 
 #[cfg(test)]
@@ -109,7 +113,7 @@ mod tests {
             let name = "n".repeat(len);
             let mut out = Vec::new();
             push_header(&mut out, &name);
-            assert_eq!(out.len(), header_len(&name), "name of {len} bytes");
+            assert_eq!(out.len(), header_len(name.len()), "name of {len} bytes");
         }
     }
 

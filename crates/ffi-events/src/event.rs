@@ -80,13 +80,12 @@ impl enc::Write for DataWriter<'_> {
 }
 
 impl Event {
-    fn with_capacity(name: &str, lane: Lane, extra: usize) -> Result<Event, EmitError> {
-        validate_name(name)?;
-        Ok(Event::unchecked(name.as_bytes(), lane, extra))
-    }
-
-    /// An event named `name` (at most 255 bytes, not validated here).
-    fn unchecked(name: &[u8], lane: Lane, extra: usize) -> Event {
+    /// An event named `name`, which its producer validated once at its
+    /// boundary (`Emitter`, `Sink`); only cut to 255 bytes here.
+    fn named(name: &[u8], lane: Lane, extra: usize) -> Event {
+        debug_assert!(
+            name.is_empty() || std::str::from_utf8(name).is_ok_and(|n| validate_name(n).is_ok())
+        );
         let name = &name[..name.len().min(crate::MAX_NAME_BYTES)];
         let mut data = Data::with_capacity(name.len() + extra);
         data.extend_from_slice(name);
@@ -100,33 +99,33 @@ impl Event {
     }
 
     /// A raw-lane event carrying `bytes` unchanged.
-    pub(crate) fn raw(name: &str, bytes: &[u8]) -> Result<Event, EmitError> {
-        let mut event = Event::with_capacity(name, Lane::Raw, bytes.len())?;
+    pub(crate) fn raw(name: &str, bytes: &[u8]) -> Event {
+        let mut event = Event::named(name.as_bytes(), Lane::Raw, bytes.len());
         event.data.extend_from_slice(bytes);
-        Ok(event)
+        event
     }
 
     /// A JSON-lane event carrying UTF-8 JSON text; the consumer parses it.
-    pub(crate) fn json(name: &str, text: &[u8]) -> Result<Event, EmitError> {
-        let mut event = Event::with_capacity(name, Lane::Json, text.len())?;
+    pub(crate) fn json(name: &str, text: &[u8]) -> Event {
+        let mut event = Event::named(name.as_bytes(), Lane::Json, text.len());
         event.data.extend_from_slice(text);
-        Ok(event)
+        event
     }
 
     /// A report (a [`Lane::is_report`] lane) about input that came through
     /// a sink named `name`, or through an unnamed one when `name` is empty.
     pub(crate) fn report(lane: Lane, name: &str, text: &[u8]) -> Event {
         debug_assert!(lane.is_report());
-        // Longer names were refused when the sink was made; `unchecked`
-        // cuts rather than fails: a report must not be lost.
-        let mut event = Event::unchecked(name.as_bytes(), lane, text.len());
+        // Longer names were refused when the sink was made; `named` cuts
+        // rather than fails: a report must not be lost.
+        let mut event = Event::named(name.as_bytes(), lane, text.len());
         event.data.extend_from_slice(text);
         event
     }
 
     /// A CBOR-lane event whose payload is serialized with serde.
     pub(crate) fn cbor<T: Serialize + ?Sized>(name: &str, payload: &T) -> Result<Event, EmitError> {
-        let mut event = Event::with_capacity(name, Lane::Cbor, 0)?;
+        let mut event = Event::named(name.as_bytes(), Lane::Cbor, 0);
         let mut serializer = Serializer::new(DataWriter(&mut event.data));
         payload
             .serialize(&mut serializer)
@@ -137,15 +136,11 @@ impl Event {
 
     /// A CBOR-lane event whose payload is already CBOR. `well_formed` says
     /// whether the caller checked that it is exactly one data item.
-    pub(crate) fn cbor_encoded(
-        name: &str,
-        payload: &[u8],
-        well_formed: bool,
-    ) -> Result<Event, EmitError> {
-        let mut event = Event::with_capacity(name, Lane::Cbor, payload.len())?;
+    pub(crate) fn cbor_encoded(name: &str, payload: &[u8], well_formed: bool) -> Event {
+        let mut event = Event::named(name.as_bytes(), Lane::Cbor, payload.len());
         event.data.extend_from_slice(payload);
         event.well_formed = well_formed;
-        Ok(event)
+        event
     }
 
     pub(crate) fn set_seq(&mut self, seq: u64) {
@@ -193,7 +188,7 @@ impl Event {
     pub fn wire_len(&self) -> usize {
         let bytes = self.bytes().len();
         match self.lane {
-            Lane::Cbor => envelope::header_len(self.name()) + bytes,
+            Lane::Cbor => envelope::header_len(self.name_len as usize) + bytes,
             _ => bytes,
         }
     }
@@ -210,7 +205,7 @@ mod tests {
 
     #[test]
     fn raw_events_keep_name_and_bytes_apart() {
-        let event = Event::raw("load", &[1, 2, 3]).unwrap();
+        let event = Event::raw("load", &[1, 2, 3]);
         assert_eq!(event.name(), "load");
         assert_eq!(event.bytes(), &[1, 2, 3]);
         assert_eq!(event.lane(), Lane::Raw);
@@ -218,14 +213,14 @@ mod tests {
 
     #[test]
     fn empty_raw_payload_is_a_zero_length_slice() {
-        let event = Event::raw("empty", &[]).unwrap();
+        let event = Event::raw("empty", &[]);
         assert!(event.bytes().is_empty());
     }
 
     #[test]
     fn pre_encoded_and_serialized_payloads_give_the_same_bytes() {
         let serialized = Event::cbor("tick", &42u32).unwrap();
-        let encoded = Event::cbor_encoded("tick", &[0x18, 42], true).unwrap();
+        let encoded = Event::cbor_encoded("tick", &[0x18, 42], true);
         assert_eq!(serialized.bytes(), encoded.bytes());
         assert_eq!(serialized.bytes(), &[0x18, 42]);
         assert_eq!(
@@ -242,11 +237,11 @@ mod tests {
             crate::SLOT_BYTES,
             std::mem::size_of::<Event>() + std::mem::size_of::<usize>()
         );
-        assert!(Event::raw("frame", &[0; 64]).unwrap().is_inline());
-        assert!(!Event::raw("a-longer-name", &[0; 64]).unwrap().is_inline());
+        assert!(Event::raw("frame", &[0; 64]).is_inline());
+        assert!(!Event::raw("a-longer-name", &[0; 64]).is_inline());
         assert!(Event::cbor("tick", &(7u64, 1u64 << 40))
             .unwrap()
             .is_inline());
-        assert!(!Event::raw("frame", &[0; INLINE_BYTES]).unwrap().is_inline());
+        assert!(!Event::raw("frame", &[0; INLINE_BYTES]).is_inline());
     }
 }

@@ -390,7 +390,7 @@ impl Hub {
             let Some(event) = hub.ring.pop() else { break };
             bytes += event.bytes().len();
             taken += 1;
-            if event.lane().is_report() || hearing.hears(event.name()) {
+            if event.lane().is_report() || hearing.hears(event.name_bytes()) {
                 out.push(event);
             } else {
                 unheard += 1;

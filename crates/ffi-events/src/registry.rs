@@ -50,16 +50,18 @@ pub(crate) struct Hearing<'a> {
 }
 
 impl Hearing<'_> {
-    /// Whether an event named `name` reaches any listener (of its name, or
-    /// of every event).
-    pub(crate) fn hears(&mut self, name: &str) -> bool {
+    /// Whether an event named `name` (UTF-8 bytes) reaches any listener
+    /// (of its name, or of every event). The name is decoded and hashed
+    /// only when it differs from the previous one asked about.
+    pub(crate) fn hears(&mut self, name: &[u8]) -> bool {
         if !self.state.any.is_empty() {
             return true;
         }
-        if self.last.as_slice() != name.as_bytes() || self.last.is_empty() {
+        if self.last.as_slice() != name || self.last.is_empty() {
             self.last.clear();
-            self.last.extend_from_slice(name.as_bytes());
-            self.last_heard = self.state.by_name.contains_key(name);
+            self.last.extend_from_slice(name);
+            self.last_heard =
+                std::str::from_utf8(name).is_ok_and(|name| self.state.by_name.contains_key(name));
         }
         self.last_heard
     }

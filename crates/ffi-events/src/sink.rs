@@ -214,8 +214,8 @@ impl Sink {
         status
     }
 
-    fn offer(&self, emitter: &Emitter, event: Result<Event, EmitError>) -> SinkStatus {
-        let status = match event.and_then(|event| emitter.offer(event)) {
+    fn offer(&self, emitter: &Emitter, event: Event) -> SinkStatus {
+        let status = match emitter.offer(event) {
             Ok(_) => SinkStatus::Accepted,
             Err(EmitError::Full { .. }) => SinkStatus::Full,
             Err(EmitError::Closed) => SinkStatus::Closed,
@@ -230,11 +230,7 @@ impl Sink {
         let reason = malformed.to_string();
         self.offer(
             emitter,
-            Ok(Event::report(
-                Lane::Malformed,
-                &self.name,
-                reason.as_bytes(),
-            )),
+            Event::report(Lane::Malformed, &self.name, reason.as_bytes()),
         )
     }
 
@@ -260,10 +256,7 @@ impl Sink {
         }
         if ret != 0 {
             self.counters.native_errors.fetch_add(1, Ordering::Relaxed);
-            return self.offer(
-                emitter,
-                Ok(Event::report(Lane::NativeError, &self.name, msg)),
-            );
+            return self.offer(emitter, Event::report(Lane::NativeError, &self.name, msg));
         }
         let event = match self.format {
             SinkFormat::Envelope => match split_envelope(msg) {
@@ -297,7 +290,10 @@ impl Sink {
         let (Some(name), Some(payload)) = (name, payload) else {
             return self.count(SinkStatus::Invalid);
         };
-        let Ok(name) = std::str::from_utf8(name) else {
+        let Some(name) = std::str::from_utf8(name)
+            .ok()
+            .filter(|name| validate_name(name).is_ok())
+        else {
             return self.count(SinkStatus::Invalid);
         };
         if payload.len() > emitter.max_event_bytes() {

@@ -305,19 +305,31 @@ mod tests {
             deliver(SinkHandle::from_user_data(usize::MAX), 0, Some(&[])),
             SinkStatus::Closed
         );
-        let first = open(raw_sink(), hub.emitter()).unwrap();
-        close(first);
-        // Reuse every closed slot until `first`'s comes round again.
-        let mut later = Vec::new();
-        for _ in 0..4 {
-            later.push(open(raw_sink(), hub.emitter()).unwrap());
-        }
-        assert_eq!(deliver(first, 0, Some(&[])), SinkStatus::Closed);
         assert!(stale_calls() >= before + 2);
-        for handle in later {
-            assert_eq!(deliver(handle, 0, Some(&[])), SinkStatus::Accepted);
+        let first = open(raw_sink(), hub.emitter()).unwrap();
+        assert!(close(first));
+        // Open and close sinks until `first`'s slot is given out again (the
+        // table is shared with tests running beside this one).
+        let mut reused = None;
+        for _ in 0..MAX_SINKS {
+            let sink = raw_sink();
+            let handle = open(sink.clone(), hub.emitter()).unwrap();
+            if handle.index() == first.index() {
+                reused = Some((handle, sink));
+                break;
+            }
             close(handle);
         }
+        let (handle, sink) = reused.expect("the closed slot was given out again");
+        assert_ne!(handle, first, "a new generation, not the old handle");
+        // The old handle reaches neither the slot's new sink nor its hub.
+        let stale_before = stale_calls();
+        assert_eq!(deliver(first, 0, Some(&[])), SinkStatus::Closed);
+        assert!(stale_calls() > stale_before);
+        assert_eq!(sink.stats().calls, 0);
+        assert_eq!(deliver(handle, 0, Some(&[])), SinkStatus::Accepted);
+        assert_eq!(sink.stats().accepted, 1);
+        close(handle);
     }
 
     #[test]
