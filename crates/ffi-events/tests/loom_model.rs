@@ -93,6 +93,7 @@ fn check<F: Fn() + Sync + Send + 'static>(body: F) {
     }
     builder.check(move || {
         EXECUTIONS.fetch_add(1, StdOrdering::Relaxed);
+        gate::restart_stripe_assignment();
         body();
     });
 }
@@ -202,6 +203,7 @@ mod loom_std {
     pub mod thread {
         pub use loom::thread::*;
     }
+    pub use loom::thread_local;
     pub mod hint {
         pub use loom::hint::*;
     }
