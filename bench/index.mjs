@@ -65,6 +65,8 @@ const FOREIGN = QUICK
   : { reps: 3, sinkEvents: 500_000, koffiEvents: 40_000, pacedEvents: 40_000 }
 
 const log = (...a) => console.log(...a)
+/** A figure in MB with its sign. */
+const signed = (mb) => `${mb >= 0 ? '+' : ''}${mb.toFixed(1)}`
 const elapsed = () => `${((Date.now() - started) / 1e3).toFixed(0)} s`
 
 // ── build what the bench needs ────────────────────────────────────────────
@@ -232,7 +234,9 @@ function evaluate(results) {
     targets.push({
       name: `RSS growth, 1st to last of ${m.events / 1e6} M events`,
       target: '< 2 MB',
-      value: `${m.growthMB >= 0 ? '+' : ''}${m.growthMB.toFixed(1)} MB (peak RSS ${m.peakRssMB.toFixed(0)} MB)`,
+      value:
+        `${signed(m.growthMB)} MB (peak RSS ${m.peakRssMB.toFixed(0)} MB; ` +
+        `V8 heap total ${signed(m.heapTotalGrowthMB)} MB, outside it ${signed(m.outsideHeapGrowthMB)} MB)`,
       met: m.growthMB < 2,
     })
   }
@@ -290,7 +294,7 @@ async function main() {
     const m = results.memory
     log(
       `\n── memory: ${m.events / 1e6} M events through one hub (${m.payload}) in ${m.seconds.toFixed(1)} s ──\n${memoryTable(m)}\n` +
-        `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.dropped}   [${elapsed()}]`,
+        `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB (V8 heap total ${signed(m.heapTotalGrowthMB)} MB, outside it ${signed(m.outsideHeapGrowthMB)} MB) · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.dropped}   [${elapsed()}]`,
     )
   }
 

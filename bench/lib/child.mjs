@@ -426,7 +426,7 @@ async function memory(job) {
     sink += p.i
     if (++n % step === 0) {
       const m = process.memoryUsage()
-      samples.push({ events: n, rssMB: m.rss / 1e6, heapUsedMB: m.heapUsed / 1e6 })
+      samples.push({ events: n, rssMB: m.rss / 1e6, heapTotalMB: m.heapTotal / 1e6, heapUsedMB: m.heapUsed / 1e6 })
       if (n === total) state.done()
     }
   })
@@ -447,6 +447,11 @@ async function memory(job) {
     firstMB: first.rssMB,
     lastMB: last.rssMB,
     growthMB: last.rssMB - first.rssMB,
+    // What V8 reserves for its heap (heapTotal) moves in steps of its own
+    // (the young generation grows once enough has survived scavenges); the
+    // rest of the resident set is the hub, cbor-x's and Node's native memory.
+    heapTotalGrowthMB: last.heapTotalMB - first.heapTotalMB,
+    outsideHeapGrowthMB: last.rssMB - last.heapTotalMB - (first.rssMB - first.heapTotalMB),
     peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6,
     dropped: stats.dropped,
     sink,

@@ -110,8 +110,18 @@ export function latencyTable(latency, md = false) {
 }
 
 export function memoryTable(mem, md = false) {
-  const rows = mem.samples.map((s) => [`${(s.events / 1e6).toFixed(s.events % 1e6 ? 1 : 0)} M`, s.rssMB.toFixed(1), s.heapUsedMB.toFixed(1)])
-  return (md ? markdown : table)(['events delivered', 'RSS MB', 'heap used MB'], rows, ['r', 'r', 'r'])
+  const rows = mem.samples.map((s) => [
+    `${(s.events / 1e6).toFixed(s.events % 1e6 ? 1 : 0)} M`,
+    s.rssMB.toFixed(1),
+    s.heapTotalMB === undefined ? '—' : s.heapTotalMB.toFixed(1),
+    s.heapTotalMB === undefined ? '—' : (s.rssMB - s.heapTotalMB).toFixed(1),
+    s.heapUsedMB.toFixed(1),
+  ])
+  return (md ? markdown : table)(
+    ['events delivered', 'RSS MB', 'V8 heap total MB', 'RSS outside V8 heap MB', 'heap used MB'],
+    rows,
+    ['r', 'r', 'r', 'r', 'r'],
+  )
 }
 
 export function criterionTable(crit, md = false) {

@@ -11,9 +11,10 @@ use smallvec::SmallVec;
 use crate::envelope;
 use crate::error::EmitError;
 use crate::name::validate_name;
+use crate::spare;
 
 /// Bytes of name and payload an event keeps inside its ring slot; larger
-/// events allocate. Sized so that an `Event` is 96 bytes: a `{ n, at }`
+/// events take a spare buffer (up to [`crate::SPARE_BYTES`]) or allocate. Sized so that an `Event` is 96 bytes: a `{ n, at }`
 /// tick, or a 64-byte raw payload with a name of up to 8 bytes, fits. (104
 /// inline bytes, a 128-byte event, held more per slot than a ring of
 /// closed-but-not-yet-collected hubs should keep alive.)
@@ -74,8 +75,36 @@ impl enc::Write for DataWriter<'_> {
     type Error = Infallible;
 
     fn push(&mut self, input: &[u8]) -> Result<(), Infallible> {
-        self.0.extend_from_slice(input);
+        let data = &mut *self.0;
+        let len = data.len() + input.len();
+        if !data.spilled() && len > INLINE_BYTES {
+            // Outgrowing the slot: move to a spare buffer rather than let
+            // the vector allocate.
+            let mut buffer = spare::take(len);
+            buffer.extend_from_slice(data);
+            *data = Data::from_vec(buffer);
+        }
+        data.extend_from_slice(input);
         Ok(())
+    }
+}
+
+/// Room for `len` bytes: in the slot when they fit, else a spare buffer.
+fn data_for(len: usize) -> Data {
+    if len <= INLINE_BYTES {
+        Data::new()
+    } else {
+        Data::from_vec(spare::take(len))
+    }
+}
+
+impl Drop for Event {
+    /// Gives a spare buffer back to the pool (`spare.rs`) instead of
+    /// freeing it.
+    fn drop(&mut self) {
+        if self.data.spilled() {
+            spare::give(std::mem::take(&mut self.data).into_vec());
+        }
     }
 }
 
@@ -87,7 +116,7 @@ impl Event {
             name.is_empty() || std::str::from_utf8(name).is_ok_and(|n| validate_name(n).is_ok())
         );
         let name = &name[..name.len().min(crate::MAX_NAME_BYTES)];
-        let mut data = Data::with_capacity(name.len() + extra);
+        let mut data = data_for(name.len() + extra);
         data.extend_from_slice(name);
         Event {
             seq: 0,

@@ -1,0 +1,125 @@
+//! Spare buffers for events too large for a ring slot but not large: the
+//! consumer hands them back, producers take them again.
+//!
+//! Without this, every such event was one `malloc` on its producer thread
+//! and one `free` on the consumer's: an allocator call on each side, and a
+//! free of another thread's memory, which glibc pays for with that arena's
+//! lock and which made the process's resident set creep up under load.
+//! With it, a busy hub's events of up to [`SPARE_BYTES`] circulate through
+//! a fixed set of buffers: an event takes one when it is built and gives it
+//! back when it is dropped (after the consumer copied it into a batch), and
+//! no allocator call is made in between.
+//!
+//! The pool is process-wide, shared by every hub: at most [`SPARE_COUNT`]
+//! buffers wait in it, so what it keeps is bounded (2 MiB) however many
+//! hubs there are. A buffer given back to a full pool is freed; a take from
+//! an empty pool allocates.
+
+use std::sync::OnceLock;
+
+use crossbeam_queue::ArrayQueue;
+
+/// The size of every spare buffer: events of up to this many bytes of name
+/// and payload (and more than [`crate::INLINE_BYTES`]) use one. Larger
+/// events allocate exactly what they need, and free it when dropped.
+pub const SPARE_BYTES: usize = 512;
+
+/// How many spare buffers the pool keeps at most.
+pub const SPARE_COUNT: usize = 4096;
+
+/// A bounded stock of spare buffers.
+struct Spares {
+    stock: ArrayQueue<Vec<u8>>,
+}
+
+impl Spares {
+    fn new(count: usize) -> Spares {
+        Spares {
+            stock: ArrayQueue::new(count),
+        }
+    }
+
+    fn take(&self, len: usize) -> Vec<u8> {
+        if len > SPARE_BYTES {
+            return Vec::with_capacity(len);
+        }
+        match self.stock.pop() {
+            Some(mut buffer) => {
+                buffer.clear();
+                buffer
+            }
+            None => Vec::with_capacity(SPARE_BYTES),
+        }
+    }
+
+    fn give(&self, buffer: Vec<u8>) {
+        if buffer.capacity() == SPARE_BYTES {
+            // A full stock hands the buffer back, and it is dropped here.
+            let _ = self.stock.push(buffer);
+        }
+    }
+}
+
+fn spares() -> &'static Spares {
+    static SPARES: OnceLock<Spares> = OnceLock::new();
+    SPARES.get_or_init(|| Spares::new(SPARE_COUNT))
+}
+
+/// An empty buffer with room for `len` bytes: a spare one when `len` fits
+/// in [`SPARE_BYTES`], a new one otherwise (or when none is spare).
+pub(crate) fn take(len: usize) -> Vec<u8> {
+    spares().take(len)
+}
+
+/// Hands `buffer` back when it is a spare one (its capacity is exactly
+/// [`SPARE_BYTES`]: never grown past it) and the pool has room; frees it
+/// otherwise.
+pub(crate) fn give(buffer: Vec<u8>) {
+    spares().give(buffer);
+}
+
+/// Buffers waiting in the process-wide pool now.
+pub fn spare_buffers() -> usize {
+    spares().stock.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_requests_get_spare_sized_buffers_and_large_ones_their_size() {
+        let spares = Spares::new(4);
+        assert_eq!(spares.take(100).capacity(), SPARE_BYTES);
+        assert_eq!(spares.take(SPARE_BYTES).capacity(), SPARE_BYTES);
+        assert!(spares.take(SPARE_BYTES + 1).capacity() > SPARE_BYTES);
+    }
+
+    #[test]
+    fn a_given_back_buffer_is_taken_again_empty() {
+        let spares = Spares::new(4);
+        let mut buffer = spares.take(10);
+        buffer.extend_from_slice(b"left over");
+        let at = buffer.as_ptr();
+        spares.give(buffer);
+        assert_eq!(spares.stock.len(), 1);
+        let again = spares.take(10);
+        assert_eq!(again.as_ptr(), at);
+        assert!(again.is_empty());
+        assert_eq!(spares.stock.len(), 0);
+    }
+
+    #[test]
+    fn grown_buffers_and_a_full_stock_keep_nothing() {
+        let spares = Spares::new(1);
+        let mut grown = spares.take(10);
+        grown.extend_from_slice(&[0; SPARE_BYTES + 1]);
+        spares.give(grown);
+        spares.give(Vec::with_capacity(100));
+        assert_eq!(spares.stock.len(), 0);
+        let (first, second) = (spares.take(1), spares.take(1));
+        spares.give(first);
+        spares.give(second);
+        assert_eq!(spares.stock.len(), 1);
+    }
+}
