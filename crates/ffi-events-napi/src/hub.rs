@@ -365,6 +365,10 @@ impl ObjectFinalize for NativeHub {
             0 => Ok(()),
             bytes => env.adjust_external_memory(-bytes).map(|_| ()),
         };
+        let ring_bytes = self.hub().config().capacity * ffi_events::SLOT_BYTES;
+        // Frees the ring, unless a Rust producer still holds an emitter.
+        drop(self);
+        crate::trim::ring_freed(ring_bytes);
         released.and(given_back)
     }
 }

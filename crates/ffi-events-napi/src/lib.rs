@@ -57,6 +57,7 @@ mod options;
 mod sink;
 mod sources;
 mod teardown;
+mod trim;
 mod wake;
 
 pub use errors::EmitRefusal;

@@ -1,6 +1,7 @@
 //! Producer cost: `Emitter::emit_raw` and `Emitter::emit` of a 64-byte
-//! payload, from 1 thread (uncontended) and from 4 threads contending, with
-//! three consumers:
+//! payload (in the ring slot), and `emit_raw` of 200 bytes (in a spare
+//! buffer, with the draining consumer only), from 1 thread (uncontended) and
+//! from 4 threads contending, with three consumers:
 //! - `ring_full`: nobody drains (the ring stays full: every emit takes the
 //!   reject path);
 //! - `drained`: a consumer thread woken like the JS thread (the hub's
@@ -26,6 +27,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use ffi_events::{BatchEncoder, DrainLimits, Emitter, Hub, HubConfig, Notify};
 
 const PAYLOAD: [u8; 64] = [0xab; 64];
+/// Too large for a ring slot, small enough for a spare buffer (`spare.rs`).
+const SPARE_PAYLOAD: [u8; 200] = [0xcd; 200];
 const NAME: &str = "frame";
 
 /// Stands in for the Node binding's threadsafe function: the hub always has
@@ -55,6 +58,8 @@ impl Notify for UnparkWake {
 enum Op {
     Raw,
     Cbor,
+    /// `emit_raw` of 200 bytes: the spare-buffer path.
+    RawSpare,
 }
 
 impl Op {
@@ -62,6 +67,7 @@ impl Op {
         match self {
             Op::Raw => "emit_raw_64B",
             Op::Cbor => "emit_64B",
+            Op::RawSpare => "emit_raw_200B",
         }
     }
 
@@ -70,6 +76,7 @@ impl Op {
         let result = match self {
             Op::Raw => emitter.emit_raw(NAME, black_box(&PAYLOAD)),
             Op::Cbor => emitter.emit(NAME, serde_bytes::Bytes::new(black_box(&PAYLOAD))),
+            Op::RawSpare => emitter.emit_raw(NAME, black_box(&SPARE_PAYLOAD)),
         };
         // Ok or Full: both are the cost being measured.
         let _ = black_box(result);
@@ -223,9 +230,14 @@ fn contended(emitter: &Emitter, op: Op, threads: usize, iters: u64) -> Duration 
 }
 
 fn bench_emit(c: &mut Criterion) {
-    for op in [Op::Raw, Op::Cbor] {
+    for op in [Op::Raw, Op::Cbor, Op::RawSpare] {
         let mut group = c.benchmark_group(op.name());
         for consumer in [Consumer::None, Consumer::Batched, Consumer::Spinning] {
+            // The spare-buffer path matters where buffers circulate: with
+            // a draining consumer, one producer.
+            if matches!(op, Op::RawSpare) && !matches!(consumer, Consumer::Batched) {
+                continue;
+            }
             let label = consumer.label();
             {
                 let setup = Setup::new(consumer);
