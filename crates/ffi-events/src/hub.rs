@@ -156,23 +156,39 @@ impl Shared {
         let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         event.set_seq(seq);
-        let result = match self.config.overflow {
+        match self.config.overflow {
             Overflow::Reject => match self.ring.push(event) {
-                Ok(()) => Ok(seq),
+                Ok(()) => {
+                    self.wake_after_push();
+                    Ok(seq)
+                }
                 Err(_refused) => {
-                    self.on_drop();
+                    // The events that fill the ring were announced by their
+                    // producers; only a liveness event needs a wake-up.
+                    if self.on_drop() {
+                        self.wake();
+                    }
                     Err(EmitError::Full { seq })
                 }
             },
             Overflow::DropOldest => {
-                if self.ring.force_push(event).is_some() {
-                    self.on_drop();
+                if self.ring.force_push(event).is_some() && self.on_drop() {
+                    self.wake();
+                } else {
+                    self.wake_after_push();
                 }
                 Ok(seq)
             }
-        };
-        self.wake();
-        result
+        }
+    }
+
+    /// `wake` for a push that just moved the ring's tail (no fence: see
+    /// `Wakeup::claim_after_push`).
+    #[inline]
+    fn wake_after_push(&self) {
+        if self.wakeup.claim_after_push() {
+            self.send_wakeup();
+        }
     }
 
     /// Refuses an emit at once when the ring is full under

@@ -445,7 +445,7 @@ mod harness {
     /// The liveness latch as `Hub` uses it. No-op in the quick run; the real
     /// `Liveness` in the full run.
     pub trait Side: Default + Send + Sync + 'static {
-        fn on_overflow(&self, capacity: usize, dropped: u64);
+        fn on_overflow(&self, capacity: usize, dropped: u64) -> bool;
         fn on_drained(&self, dropped: u64) -> bool;
         fn has_pending(&self) -> bool;
         fn take_pending(&self, out: &mut Vec<String>);
@@ -456,7 +456,9 @@ mod harness {
     pub struct NoSide;
 
     impl Side for NoSide {
-        fn on_overflow(&self, _: usize, _: u64) {}
+        fn on_overflow(&self, _: usize, _: u64) -> bool {
+            false
+        }
         fn on_drained(&self, _: u64) -> bool {
             false
         }
@@ -538,6 +540,8 @@ mod harness {
         capacity: usize,
         /// Control only: wake without claiming the wake-up.
         pub wake_unclaimed: bool,
+        /// Control only: claim after a push with a relaxed read.
+        pub relaxed_claim_after_push: bool,
     }
 
     impl ModelHub {
@@ -559,6 +563,7 @@ mod harness {
                 overflow,
                 capacity,
                 wake_unclaimed: false,
+                relaxed_claim_after_push: false,
             }
         }
 
@@ -566,29 +571,51 @@ mod harness {
         pub fn offer(&self) -> Result<u64, Refused> {
             let _pass = self.gate.enter().ok_or(Refused::Closed)?;
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            let result = match self.overflow {
+            match self.overflow {
                 Overflow::Reject => match self.ring.push(seq) {
-                    Ok(()) => Ok(seq),
+                    Ok(()) => {
+                        self.wake_after_push();
+                        Ok(seq)
+                    }
                     Err(_refused) => {
-                        self.on_drop();
+                        if self.on_drop() {
+                            self.wake();
+                        }
                         Err(Refused::Full(seq))
                     }
                 },
                 Overflow::DropOldest => {
-                    if self.ring.force_push(seq).is_some() {
-                        self.on_drop();
+                    if self.ring.force_push(seq).is_some() && self.on_drop() {
+                        self.wake();
+                    } else {
+                        self.wake_after_push();
                     }
                     Ok(seq)
                 }
-            };
-            self.wake();
-            result
+            }
         }
 
-        /// `Shared::on_drop`, without the high-water mark.
-        fn on_drop(&self) {
+        /// `Shared::on_drop`, without the high-water mark: whether a
+        /// liveness event is now pending.
+        fn on_drop(&self) -> bool {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-            self.side.on_overflow(self.capacity, dropped);
+            self.side.on_overflow(self.capacity, dropped)
+        }
+
+        /// `Shared::wake_after_push`.
+        fn wake_after_push(&self) {
+            if self.wake_unclaimed {
+                self.wakes.send();
+                return;
+            }
+            let claimed = if self.relaxed_claim_after_push {
+                self.wakeup.claim_after_push_relaxed()
+            } else {
+                self.wakeup.claim_after_push()
+            };
+            if claimed {
+                self.wakes.send();
+            }
         }
 
         /// `Shared::wake`.
@@ -831,6 +858,13 @@ mod core_models {
             control: true,
             run: control_wake_unclaimed,
         },
+        Model {
+            name: "control: a producer that reads the wake-up flag relaxed after its push strands an event",
+            quick: Some(2),
+            full: Some(2),
+            control: true,
+            run: control_relaxed_claim_after_push,
+        },
     ];
 
     const EAGER: Consumer = Consumer {
@@ -992,6 +1026,23 @@ mod core_models {
             for p in producers {
                 p.join().unwrap();
             }
+        });
+    }
+
+    /// `no_lost_wakeup` with the producer's read of the flag after a push
+    /// relaxed: without the fence `claim` has, nothing orders it after the
+    /// push, and the consumer may release the wake-up and find the ring
+    /// empty while the producer still sees the wake-up taken.
+    fn control_relaxed_claim_after_push() {
+        check(|| {
+            let mut hub = ModelHub::new(4, Overflow::Reject);
+            hub.relaxed_claim_after_push = true;
+            let hub = Arc::new(hub);
+            let done = Arc::new(AtomicUsize::new(0));
+            let producers = produce(&hub, &done, 1, 2);
+            let taken = consume(&hub, &done, 1, EAGER);
+            let results: Vec<_> = producers.into_iter().map(|p| p.join().unwrap()).collect();
+            assert_eq!(taken.events, accepted(&results));
         });
     }
 
@@ -1264,8 +1315,8 @@ mod liveness {
 
 #[cfg(loom)]
 impl harness::Side for liveness::Liveness {
-    fn on_overflow(&self, capacity: usize, dropped: u64) {
-        liveness::Liveness::on_overflow(self, capacity, dropped);
+    fn on_overflow(&self, capacity: usize, dropped: u64) -> bool {
+        liveness::Liveness::on_overflow(self, capacity, dropped)
     }
     fn on_drained(&self, dropped: u64) -> bool {
         liveness::Liveness::on_drained(self, dropped)
