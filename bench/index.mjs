@@ -132,7 +132,7 @@ function criterion() {
   const meta = JSON.parse(execFileSync('cargo', ['metadata', '--no-deps', '--format-version', '1'], { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 << 20 }))
   const base = join(meta.target_directory, 'criterion')
   const out = []
-  for (const group of ['emit_raw_64B', 'emit_64B'])
+  for (const group of ['emit_raw_64B', 'emit_64B', 'emit_raw_200B'])
     for (const threads of ['1_thread', '4_threads'])
       for (const consumer of ['drained', 'ring_full']) {
         const file = join(base, group, threads, consumer, 'new', 'estimates.json')
