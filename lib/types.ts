@@ -113,8 +113,9 @@ export interface EventHubOptions {
    * Events the ring holds (default 1024, at most 4,194,304). The ring is
    * allocated up front at 104 bytes per slot (104 KiB by default, 416 MiB
    * at the maximum); events larger than 72 bytes of name and payload
-   * use a recycled 512-byte buffer (a process-wide pool keeps at most
-   * 4,096, 2 MiB), and events over 512 bytes allocate their bytes.
+   * use a recycled buffer of 128, 256 or 512 bytes (a process-wide pool
+   * keeps at most 4,096 of each size, 3.5 MiB), and events over 512 bytes
+   * allocate their bytes.
    */
   capacity?: number
   /** On a full ring: refuse the new event (`'reject'`, default) or drop the oldest (`'dropOldest'`). */

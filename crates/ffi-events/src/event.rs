@@ -77,12 +77,16 @@ impl enc::Write for DataWriter<'_> {
     fn push(&mut self, input: &[u8]) -> Result<(), Infallible> {
         let data = &mut *self.0;
         let len = data.len() + input.len();
-        if !data.spilled() && len > INLINE_BYTES {
-            // Outgrowing the slot: move to a spare buffer rather than let
-            // the vector allocate.
+        if len > data.capacity() && len <= crate::SPARE_BYTES {
+            // Outgrowing the slot or a smaller spare buffer: move to the
+            // spare size that holds it rather than let the vector allocate,
+            // and give the smaller buffer back.
             let mut buffer = spare::take(len);
             buffer.extend_from_slice(data);
-            *data = Data::from_vec(buffer);
+            let outgrown = std::mem::replace(data, Data::from_vec(buffer));
+            if outgrown.spilled() {
+                spare::give(outgrown.into_vec());
+            }
         }
         data.extend_from_slice(input);
         Ok(())

@@ -16,7 +16,7 @@
 // it, or the `fetch_or` comes first and the emit backs out.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ::crossbeam_utils::CachePadded;
 
@@ -71,6 +71,10 @@ fn this_threads_stripe() -> usize {
 /// Counts emits between `enter` and the pass's drop, per thread stripe.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
+    /// Set by `close` before any stripe; what `is_closed` reads. A line of
+    /// its own that only `close` writes: read on every emit, it must not
+    /// share a line with a stripe that some thread writes on every emit.
+    closed: CachePadded<AtomicBool>,
     /// Each: bit 0 closed, bits 1.. the emits in flight on that stripe.
     stripes: [CachePadded<AtomicUsize>; STRIPES],
 }
@@ -99,14 +103,15 @@ impl Gate {
         Some(Pass(stripe))
     }
 
-    /// Whether `close` has started. Stripe 0 is the first one it closes.
+    /// Whether `close` has started.
     pub(crate) fn is_closed(&self) -> bool {
-        self.stripes[0].load(Ordering::Acquire) & CLOSED != 0
+        self.closed.load(Ordering::Acquire)
     }
 
     /// Closes the gate and waits until no emit is in flight. Emits never
     /// block, so the wait lasts as long as the slowest one in progress.
     pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         for stripe in &self.stripes {
             stripe.fetch_or(CLOSED, Ordering::AcqRel);
         }

@@ -159,7 +159,7 @@ impl Shared {
         match self.config.overflow {
             Overflow::Reject => match self.ring.push(event) {
                 Ok(()) => {
-                    self.wake_after_push();
+                    self.wake();
                     Ok(seq)
                 }
                 Err(_refused) => {
@@ -172,22 +172,12 @@ impl Shared {
                 }
             },
             Overflow::DropOldest => {
-                if self.ring.force_push(event).is_some() && self.on_drop() {
-                    self.wake();
-                } else {
-                    self.wake_after_push();
+                if self.ring.force_push(event).is_some() {
+                    self.on_drop();
                 }
+                self.wake();
                 Ok(seq)
             }
-        }
-    }
-
-    /// `wake` for a push that just moved the ring's tail (no fence: see
-    /// `Wakeup::claim_after_push`).
-    #[inline]
-    fn wake_after_push(&self) {
-        if self.wakeup.claim_after_push() {
-            self.send_wakeup();
         }
     }
 

@@ -274,8 +274,20 @@ mod tests {
         Arc::new(Sink::new(SinkFormat::Raw, Some("frame")).unwrap())
     }
 
+    /// The table is process-wide and `open` reuses the slot closed longest
+    /// ago: a test that opens sinks while another still calls a closed one
+    /// would take that slot and turn the other's later calls stale (seen
+    /// under valgrind, where the calling threads outlive the close). Each
+    /// test here holds this for its whole run.
+    static TABLE: Mutex<()> = Mutex::new(());
+
+    fn table_to_myself() -> MutexGuard<'static, ()> {
+        TABLE.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     #[test]
     fn calls_reach_the_open_sink_and_are_refused_after_close() {
+        let _table = table_to_myself();
         let hub = Hub::new(HubConfig::default()).unwrap();
         hub.registry().add(Filter::Any).unwrap();
         let sink = raw_sink();
@@ -294,6 +306,7 @@ mod tests {
 
     #[test]
     fn garbage_and_reused_handles_are_stale_no_ops() {
+        let _table = table_to_myself();
         let hub = Hub::new(HubConfig::default()).unwrap();
         hub.registry().add(Filter::Any).unwrap();
         let before = stale_calls();
@@ -334,6 +347,7 @@ mod tests {
 
     #[test]
     fn every_call_racing_a_close_is_either_taken_or_refused() {
+        let _table = table_to_myself();
         let hub = Hub::new(HubConfig {
             capacity: 1 << 16,
             ..HubConfig::default()

@@ -10,53 +10,63 @@
 //! back when it is dropped (after the consumer copied it into a batch), and
 //! no allocator call is made in between.
 //!
-//! The pool is process-wide, shared by every hub: at most [`SPARE_COUNT`]
-//! buffers wait in it, so what it keeps is bounded (2 MiB) however many
-//! hubs there are. A buffer given back to a full pool is freed; a take from
-//! an empty pool allocates.
+//! Buffers come in three sizes (128, 256 and 512 bytes) and an event takes
+//! the smallest that holds it. The pool is process-wide, shared by every
+//! hub: at most [`SPARE_COUNT`] buffers of each size wait in it, so what it
+//! keeps is bounded (3.5 MiB) however many hubs there are. A buffer given
+//! back to a full stock is freed; a take from an empty one allocates.
 
 use std::sync::OnceLock;
 
 use crossbeam_queue::ArrayQueue;
 
-/// The size of every spare buffer: events of up to this many bytes of name
-/// and payload (and more than [`crate::INLINE_BYTES`]) use one. Larger
-/// events allocate exactly what they need, and free it when dropped.
+/// The largest spare buffer: events of up to this many bytes of name and
+/// payload (and more than [`crate::INLINE_BYTES`]) use one. Larger events
+/// allocate exactly what they need, and free it when dropped.
 pub const SPARE_BYTES: usize = 512;
 
-/// How many spare buffers the pool keeps at most.
+/// The sizes of spare buffers: an event takes the smallest that holds it,
+/// so that a queued 80-byte event holds 128 bytes, not 512.
+const CLASSES: [usize; 3] = [128, 256, SPARE_BYTES];
+
+/// How many spare buffers of each size the pool keeps at most (3.5 MiB of
+/// buffers in all).
 pub const SPARE_COUNT: usize = 4096;
 
-/// A bounded stock of spare buffers.
+/// Bounded stocks of spare buffers, one per size.
 struct Spares {
-    stock: ArrayQueue<Vec<u8>>,
+    stocks: [ArrayQueue<Vec<u8>>; CLASSES.len()],
 }
 
 impl Spares {
     fn new(count: usize) -> Spares {
         Spares {
-            stock: ArrayQueue::new(count),
+            stocks: std::array::from_fn(|_| ArrayQueue::new(count)),
         }
     }
 
     fn take(&self, len: usize) -> Vec<u8> {
-        if len > SPARE_BYTES {
+        let Some(class) = CLASSES.iter().position(|&size| len <= size) else {
             return Vec::with_capacity(len);
-        }
-        match self.stock.pop() {
+        };
+        match self.stocks[class].pop() {
             Some(mut buffer) => {
                 buffer.clear();
                 buffer
             }
-            None => Vec::with_capacity(SPARE_BYTES),
+            None => Vec::with_capacity(CLASSES[class]),
         }
     }
 
     fn give(&self, buffer: Vec<u8>) {
-        if buffer.capacity() == SPARE_BYTES {
+        if let Some(class) = CLASSES.iter().position(|&size| buffer.capacity() == size) {
             // A full stock hands the buffer back, and it is dropped here.
-            let _ = self.stock.push(buffer);
+            let _ = self.stocks[class].push(buffer);
         }
+    }
+
+    fn len(&self) -> usize {
+        self.stocks.iter().map(ArrayQueue::len).sum()
     }
 }
 
@@ -65,22 +75,22 @@ fn spares() -> &'static Spares {
     SPARES.get_or_init(|| Spares::new(SPARE_COUNT))
 }
 
-/// An empty buffer with room for `len` bytes: a spare one when `len` fits
-/// in [`SPARE_BYTES`], a new one otherwise (or when none is spare).
+/// An empty buffer with room for `len` bytes: a spare one of the smallest
+/// size that holds `len` when `len` fits in [`SPARE_BYTES`], a new one
+/// otherwise (or when none of that size is spare).
 pub(crate) fn take(len: usize) -> Vec<u8> {
     spares().take(len)
 }
 
-/// Hands `buffer` back when it is a spare one (its capacity is exactly
-/// [`SPARE_BYTES`]: never grown past it) and the pool has room; frees it
-/// otherwise.
+/// Hands `buffer` back when its capacity is exactly one of the spare sizes
+/// and the pool has room for it; frees it otherwise.
 pub(crate) fn give(buffer: Vec<u8>) {
     spares().give(buffer);
 }
 
 /// Buffers waiting in the process-wide pool now.
 pub fn spare_buffers() -> usize {
-    spares().stock.len()
+    spares().len()
 }
 
 #[cfg(test)]
@@ -88,9 +98,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_requests_get_spare_sized_buffers_and_large_ones_their_size() {
+    fn a_request_gets_the_smallest_spare_size_that_holds_it() {
         let spares = Spares::new(4);
-        assert_eq!(spares.take(100).capacity(), SPARE_BYTES);
+        assert_eq!(spares.take(73).capacity(), 128);
+        assert_eq!(spares.take(128).capacity(), 128);
+        assert_eq!(spares.take(129).capacity(), 256);
+        assert_eq!(spares.take(300).capacity(), SPARE_BYTES);
         assert_eq!(spares.take(SPARE_BYTES).capacity(), SPARE_BYTES);
         assert!(spares.take(SPARE_BYTES + 1).capacity() > SPARE_BYTES);
     }
@@ -102,11 +115,11 @@ mod tests {
         buffer.extend_from_slice(b"left over");
         let at = buffer.as_ptr();
         spares.give(buffer);
-        assert_eq!(spares.stock.len(), 1);
-        let again = spares.take(10);
+        assert_eq!(spares.len(), 1);
+        let again = spares.take(100);
         assert_eq!(again.as_ptr(), at);
         assert!(again.is_empty());
-        assert_eq!(spares.stock.len(), 0);
+        assert_eq!(spares.len(), 0);
     }
 
     #[test]
@@ -116,10 +129,10 @@ mod tests {
         grown.extend_from_slice(&[0; SPARE_BYTES + 1]);
         spares.give(grown);
         spares.give(Vec::with_capacity(100));
-        assert_eq!(spares.stock.len(), 0);
+        assert_eq!(spares.len(), 0);
         let (first, second) = (spares.take(1), spares.take(1));
         spares.give(first);
         spares.give(second);
-        assert_eq!(spares.stock.len(), 1);
+        assert_eq!(spares.len(), 1);
     }
 }

@@ -25,21 +25,13 @@
 // either fence both reads may miss (store buffering) and an event would sit
 // in the ring with nobody woken for it.
 //
-// A push needs no fence of its own (`claim_after_push`). The write that
-// makes a pushed event visible to the consumer's look is the ring's tail
-// update, a `SeqCst` read-modify-write (crossbeam-queue's `ArrayQueue`,
-// whose exact version the workspace pins for this reason), and the consumer
-// looks with `SeqCst` loads (`is_empty`). With the producer's read of `scheduled` also
-// `SeqCst`, the four accesses sit in the single total order of `SeqCst`
-// operations, which gives the same either-or as the fences: if the
-// producer's read comes before the consumer's release it is also after the
-// producer's tail update, so the consumer's later look sees the event. The
-// fence cost every push a full drain of the store buffer, just written with
-// the event's bytes (on x86 `lock or`, 9 % of the process's time in a 64 B
-// raw run, most of `Shared::offer`). Liveness work is made visible by
-// weaker writes and keeps `claim` with its fence. The loom models run this
-// path on a port of the same ring with the same orderings, and a control
-// model shows that with the flag read relaxed an event is stranded.
+// Dropping the producer's fence was tried: a push's tail update in
+// crossbeam-queue is itself `SeqCst`, so with a `SeqCst` read of the flag the
+// total order of `SeqCst` operations gives the same either-or (loom agreed).
+// It was not kept: it rests on an ordering inside crossbeam-queue that is not
+// part of its API (an exact version pin, which embedders cannot live with),
+// and it saved nothing measurable: the wait for the event's cache lines that
+// the fence exposed moved to the next locked instruction, the gate's exit.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 
@@ -80,23 +72,11 @@ impl Wakeup {
         !(self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::SeqCst))
     }
 
-    /// Producer side, right after a push or force-push into the ring moved
-    /// its tail: as `claim`, without the fence (see the header). Only for
-    /// that: any other work must use `claim`.
-    #[inline]
-    pub(crate) fn claim_after_push(&self) -> bool {
-        // `SeqCst`, not `Relaxed` as in `claim`: without the fence this read
-        // must take part in the total order. (loom's models check it: with
-        // this read relaxed, a control model strands an event.)
-        !(self.scheduled.load(Ordering::SeqCst) || self.scheduled.swap(true, Ordering::SeqCst))
-    }
-
-    /// `claim_after_push` with its read relaxed: the bug the loom control
-    /// model must catch.
+    /// `claim` without its fence: the bug the loom control model must catch.
     #[cfg(test)]
     #[allow(dead_code)] // used by tests/loom_model.rs only
-    pub(crate) fn claim_after_push_relaxed(&self) -> bool {
-        !(self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::AcqRel))
+    pub(crate) fn claim_without_fence(&self) -> bool {
+        !(self.scheduled.load(Ordering::Relaxed) || self.scheduled.swap(true, Ordering::SeqCst))
     }
 
     /// Consumer side, at the end of a drain; returns whether the consumer

@@ -540,8 +540,8 @@ mod harness {
         capacity: usize,
         /// Control only: wake without claiming the wake-up.
         pub wake_unclaimed: bool,
-        /// Control only: claim after a push with a relaxed read.
-        pub relaxed_claim_after_push: bool,
+        /// Control only: claim the wake-up without the fence.
+        pub claim_without_fence: bool,
     }
 
     impl ModelHub {
@@ -563,7 +563,7 @@ mod harness {
                 overflow,
                 capacity,
                 wake_unclaimed: false,
-                relaxed_claim_after_push: false,
+                claim_without_fence: false,
             }
         }
 
@@ -574,7 +574,7 @@ mod harness {
             match self.overflow {
                 Overflow::Reject => match self.ring.push(seq) {
                     Ok(()) => {
-                        self.wake_after_push();
+                        self.wake();
                         Ok(seq)
                     }
                     Err(_refused) => {
@@ -585,11 +585,10 @@ mod harness {
                     }
                 },
                 Overflow::DropOldest => {
-                    if self.ring.force_push(seq).is_some() && self.on_drop() {
-                        self.wake();
-                    } else {
-                        self.wake_after_push();
+                    if self.ring.force_push(seq).is_some() {
+                        self.on_drop();
                     }
+                    self.wake();
                     Ok(seq)
                 }
             }
@@ -602,29 +601,18 @@ mod harness {
             self.side.on_overflow(self.capacity, dropped)
         }
 
-        /// `Shared::wake_after_push`.
-        fn wake_after_push(&self) {
-            if self.wake_unclaimed {
-                self.wakes.send();
-                return;
-            }
-            let claimed = if self.relaxed_claim_after_push {
-                self.wakeup.claim_after_push_relaxed()
-            } else {
-                self.wakeup.claim_after_push()
-            };
-            if claimed {
-                self.wakes.send();
-            }
-        }
-
         /// `Shared::wake`.
         fn wake(&self) {
             if self.wake_unclaimed {
                 self.wakes.send();
                 return;
             }
-            if self.wakeup.claim() {
+            let claimed = if self.claim_without_fence {
+                self.wakeup.claim_without_fence()
+            } else {
+                self.wakeup.claim()
+            };
+            if claimed {
                 self.wakes.send();
             }
         }
@@ -859,11 +847,11 @@ mod core_models {
             run: control_wake_unclaimed,
         },
         Model {
-            name: "control: a producer that reads the wake-up flag relaxed after its push strands an event",
+            name: "control: a producer that claims the wake-up without the fence strands an event",
             quick: Some(2),
             full: Some(2),
             control: true,
-            run: control_relaxed_claim_after_push,
+            run: control_claim_without_fence,
         },
     ];
 
@@ -1029,14 +1017,14 @@ mod core_models {
         });
     }
 
-    /// `no_lost_wakeup` with the producer's read of the flag after a push
-    /// relaxed: without the fence `claim` has, nothing orders it after the
-    /// push, and the consumer may release the wake-up and find the ring
-    /// empty while the producer still sees the wake-up taken.
-    fn control_relaxed_claim_after_push() {
+    /// `no_lost_wakeup` with the producer's fence left out: nothing orders
+    /// its read of the flag after its push, and the consumer may release the
+    /// wake-up and find the ring empty while the producer still sees the
+    /// wake-up taken.
+    fn control_claim_without_fence() {
         check(|| {
             let mut hub = ModelHub::new(4, Overflow::Reject);
-            hub.relaxed_claim_after_push = true;
+            hub.claim_without_fence = true;
             let hub = Arc::new(hub);
             let done = Arc::new(AtomicUsize::new(0));
             let producers = produce(&hub, &done, 1, 2);
