@@ -4,7 +4,7 @@
 //! what `stress/valgrind.sh` runs under memcheck alongside the unit tests.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -162,11 +162,21 @@ fn registry_churn_from_many_threads_stays_consistent() {
     let stop = Arc::new(AtomicBool::new(false));
     let hub = Arc::new(hub);
     let keeper = hub.registry().add(Filter::Name("e".into())).unwrap();
+    // Snapshots the reader took. Each churner waits, halfway through, until
+    // the reader took one more: under valgrind, which runs one thread at a
+    // time, the churn could otherwise end before the reader ever ran.
+    let taken = Arc::new(AtomicUsize::new(0));
     let churners: Vec<_> = (0..3)
         .map(|t| {
-            let hub = hub.clone();
+            let (hub, taken) = (hub.clone(), taken.clone());
             thread::spawn(move || {
                 for n in 0..2_000 {
+                    if n == 1_000 {
+                        let before = taken.load(Ordering::Acquire);
+                        while taken.load(Ordering::Acquire) == before {
+                            thread::yield_now();
+                        }
+                    }
                     let filter = if n % 3 == 0 {
                         Filter::Any
                     } else {
@@ -181,22 +191,25 @@ fn registry_churn_from_many_threads_stays_consistent() {
         })
         .collect();
     let reader = {
-        let (hub, stop) = (hub.clone(), stop.clone());
+        let (hub, stop, taken) = (hub.clone(), stop.clone(), taken.clone());
         thread::spawn(move || {
-            let mut snapshots = 0;
             while !stop.load(Ordering::Acquire) {
                 let snap = hub.registry().snapshot("e");
                 assert!(snap.contains(&keeper));
                 assert!(snap.windows(2).all(|w| w[0] < w[1]));
-                snapshots += 1;
+                taken.fetch_add(1, Ordering::Release);
+                // Leaves the registry's lock to the churners now and then
+                // (under valgrind a thread runs until it yields).
+                thread::yield_now();
             }
-            snapshots
+            taken.load(Ordering::Relaxed)
         })
     };
     for c in churners {
         c.join().unwrap();
     }
     stop.store(true, Ordering::Release);
+    // The reader took snapshots while the churners ran (each waited for one).
     assert!(reader.join().unwrap() > 0);
     assert_eq!(hub.registry().total(), 1);
     assert_eq!(hub.registry().names(), vec!["e".to_string()]);
