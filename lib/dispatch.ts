@@ -111,11 +111,7 @@ export class Dispatcher {
 
   /** Removes every entry that `match` selects. */
   removeWhere(match: (entry: Entry) => boolean): void {
-    for (const entry of this.entries.values()) {
-      if (!match(entry)) continue
-      entry.live = false
-      this.entries.delete(entry.id)
-    }
+    for (const entry of this.entries.values()) if (match(entry)) this.remove(entry.id)
   }
 
   /** The listeners event `i` of `batch` reaches. */
@@ -256,7 +252,7 @@ export class Dispatcher {
       if (raw) {
         value = bytes ??= batch.payload(i)
       } else if (entry.kind === Kind.Raw) {
-        value = bytes ??= lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
+        value = bytes ??= rawBytes(batch, i, lane)
       } else {
         if (payload === DECODE_FAILED) {
           payload = this.#payloadOf(batch, i, lane, decoded)
@@ -277,7 +273,7 @@ export class Dispatcher {
     for (let j = from; j < route.length; j++) {
       const entry = route[j]
       if (entry.live && entry.kind === Kind.Raw) {
-        bytes ??= lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
+        bytes ??= rawBytes(batch, i, lane)
         this.#call(entry, meta.name, bytes, meta, meta.seq, lane)
       }
     }
@@ -361,6 +357,11 @@ export class Dispatcher {
       }
     }
   }
+}
+
+/** What a raw (`onRaw`) listener gets: a CBOR event's envelope, rebuilt, or the bytes as they came. */
+function rawBytes(batch: Batch, i: number, lane: number): Uint8Array {
+  return lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
 }
 
 function metaFor(name: string, seq: number, lane: number): EventMeta {

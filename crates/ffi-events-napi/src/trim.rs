@@ -12,52 +12,39 @@
 //! trim walks every malloc arena under its lock.
 //! A no-op elsewhere: other allocators return large blocks on their own.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Ring bytes freed since the last trim.
-static FREED_SINCE_TRIM: AtomicUsize = AtomicUsize::new(0);
+/// Ring bytes freed since the last trim, and when that trim ran.
+struct Trims {
+    freed: usize,
+    last: Option<Instant>,
+}
 
-/// When the last trim ran (`now_ns`); 0 before the first.
-static LAST_TRIM_NS: AtomicU64 = AtomicU64::new(0);
+/// Finalizers run on the JS thread, and rarely: a lock costs nothing here.
+static TRIMS: Mutex<Trims> = Mutex::new(Trims {
+    freed: 0,
+    last: None,
+});
 
 /// Freed ring bytes that make a trim worth its cost.
 const TRIM_EVERY: usize = 8 << 20;
 
 /// The shortest time between two trims.
-const TRIM_GAP_NS: u64 = 100_000_000;
+const TRIM_GAP: Duration = Duration::from_millis(100);
 
 /// Records that a ring of `bytes` was freed; trims once enough was, unless
 /// a trim ran less than 100 ms ago (the bytes then wait for the next call).
 pub(crate) fn ring_freed(bytes: usize) {
-    let freed = FREED_SINCE_TRIM.fetch_add(bytes, Ordering::Relaxed) + bytes;
-    if freed < TRIM_EVERY {
+    let mut trims = TRIMS.lock().unwrap_or_else(|p| p.into_inner());
+    trims.freed = trims.freed.saturating_add(bytes);
+    if trims.freed < TRIM_EVERY || trims.last.is_some_and(|last| last.elapsed() < TRIM_GAP) {
         return;
     }
-    let now = now_ns();
-    let last = LAST_TRIM_NS.load(Ordering::Relaxed);
-    if last != 0 && now.saturating_sub(last) < TRIM_GAP_NS {
-        return;
-    }
-    // Finalizers run on the JS thread, but an embedder's may not: one
-    // caller wins the trim.
-    if LAST_TRIM_NS
-        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-        .is_ok()
-    {
-        FREED_SINCE_TRIM.store(0, Ordering::Relaxed);
-        trim();
-    }
-}
-
-/// Nanoseconds since this module was first used, at least 1.
-fn now_ns() -> u64 {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = *START.get_or_init(Instant::now);
-    u64::try_from(start.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1)
+    trims.freed = 0;
+    trims.last = Some(Instant::now());
+    drop(trims);
+    trim();
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -162,14 +162,7 @@ impl Shared {
                     self.wake();
                     Ok(seq)
                 }
-                Err(_refused) => {
-                    // The events that fill the ring were announced by their
-                    // producers; only a liveness event needs a wake-up.
-                    if self.on_drop() {
-                        self.wake();
-                    }
-                    Err(EmitError::Full { seq })
-                }
+                Err(_refused) => Err(self.refuse(seq)),
             },
             Overflow::DropOldest => {
                 if self.ring.force_push(event).is_some() {
@@ -197,12 +190,17 @@ impl Shared {
             return Some(EmitError::Closed);
         };
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        // A full ring means its events were announced already; only a
-        // liveness event this drop queues needs a wake-up of its own.
+        Some(self.refuse(seq))
+    }
+
+    /// Counts the emit numbered `seq` as dropped on a full ring and returns
+    /// its `Full`. The events that fill the ring were announced by their
+    /// producers; only a liveness event this drop queues needs a wake-up.
+    fn refuse(&self, seq: u64) -> EmitError {
         if self.on_drop() {
             self.wake();
         }
-        Some(EmitError::Full { seq })
+        EmitError::Full { seq }
     }
 
     /// Counts a dropped event; true when it started a queue-full episode

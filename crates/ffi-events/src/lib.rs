@@ -94,7 +94,7 @@ pub use liveness::{LivenessPayload, Reason, NOT_RESPONDING, RESPONDING};
 pub use name::{validate_name, MAX_NAME_BYTES};
 pub use registry::{Filter, ListenerId, Registry};
 pub use sink::{Sink, SinkError, SinkFormat, SinkStats, SinkStatus};
-pub use spare::{spare_buffers, SPARE_BYTES, SPARE_COUNT};
+pub use spare::{SPARE_BYTES, SPARE_COUNT};
 pub use stats::Stats;
 pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES, TAG_WELL_FORMED};
 pub use workers::StopToken;

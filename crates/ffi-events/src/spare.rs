@@ -65,6 +65,7 @@ impl Spares {
         }
     }
 
+    #[cfg(test)]
     fn len(&self) -> usize {
         self.stocks.iter().map(ArrayQueue::len).sum()
     }
@@ -86,11 +87,6 @@ pub(crate) fn take(len: usize) -> Vec<u8> {
 /// and the pool has room for it; frees it otherwise.
 pub(crate) fn give(buffer: Vec<u8>) {
     spares().give(buffer);
-}
-
-/// Buffers waiting in the process-wide pool now.
-pub fn spare_buffers() -> usize {
-    spares().len()
 }
 
 #[cfg(test)]
