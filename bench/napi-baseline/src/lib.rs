@@ -260,12 +260,8 @@ pub fn run_burst<'env>(
                 for i in 0..share {
                     let bytes = match encoding {
                         Encoding::Raw => {
-                            let mut raw = vec![0u8; payload_bytes];
-                            let mut header = [0u8; 8];
-                            header[..4].copy_from_slice(&(thread as u32).to_le_bytes());
-                            header[4..].copy_from_slice(&(i as u32).to_le_bytes());
-                            let n = raw.len().min(8);
-                            raw[..n].copy_from_slice(&header[..n]);
+                            let mut raw = Vec::with_capacity(payload_bytes);
+                            write_raw(&mut raw, payload_bytes, thread, i);
                             raw
                         }
                         Encoding::Cbor => encode(
@@ -474,14 +470,7 @@ pub fn run_batched<'env>(
                 while i < share {
                     scratch.clear();
                     match encoding {
-                        Encoding::Raw => {
-                            scratch.resize(payload_bytes, 0);
-                            let mut header = [0u8; 8];
-                            header[..4].copy_from_slice(&(thread as u32).to_le_bytes());
-                            header[4..].copy_from_slice(&(i as u32).to_le_bytes());
-                            let n = scratch.len().min(8);
-                            scratch[..n].copy_from_slice(&header[..n]);
-                        }
+                        Encoding::Raw => write_raw(&mut scratch, payload_bytes, thread, i),
                         Encoding::Cbor => {
                             let item = Item {
                                 thread: thread as u32,
@@ -529,6 +518,19 @@ fn envelope<T>(payload: T) -> Envelope<'static, T> {
 }
 
 /// Encodes `value` into `buffer` (cleared), keeping its allocation.
+/// The raw payload, byte for byte the one `sources.burst` emits: `u32
+/// thread, u32 index` (little-endian, cut to `len`), then zeros, written
+/// over `out`'s contents.
+fn write_raw(out: &mut Vec<u8>, len: usize, thread: u64, i: u64) {
+    out.clear();
+    out.resize(len, 0);
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&(thread as u32).to_le_bytes());
+    header[4..].copy_from_slice(&(i as u32).to_le_bytes());
+    let n = len.min(8);
+    out[..n].copy_from_slice(&header[..n]);
+}
+
 fn encode_into<T: Serialize>(buffer: Vec<u8>, value: &T) -> Vec<u8> {
     // Encoding into a Vec cannot fail for these types; an empty event
     // would fail to decode in JS, loudly.
