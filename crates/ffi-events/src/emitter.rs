@@ -96,14 +96,18 @@ impl Emitter {
     /// CBOR data item. The bytes are checked, not refused: if they are not
     /// exactly one well-formed data item, listeners get a decode error
     /// instead of the event (and `onRaw` listeners still get the bytes).
+    /// The consumer decodes an item that holds a tag whose meaning reaches
+    /// past it (a shared reference, a record definition; see
+    /// [`Event::is_self_contained`]) on its own, so that it cannot change
+    /// the events around it.
     ///
     /// # Errors
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_cbor(&self, name: &str, payload: &[u8]) -> Result<u64, EmitError> {
         self.refuse_early(name, envelope::header_len(name.len()) + payload.len())?;
-        let well_formed = crate::foreign::check_item(payload).is_ok();
+        let self_contained = crate::foreign::check_item(payload).unwrap_or(false);
         self.shared
-            .offer(Event::cbor_encoded(name, payload, well_formed))
+            .offer(Event::cbor_encoded(name, payload, self_contained))
     }
 
     /// Emits `bytes` on the raw lane: listeners get exactly these bytes,

@@ -59,9 +59,10 @@ pub struct Event {
     seq: u64,
     lane: Lane,
     /// CBOR lane only: whether the bytes are known to be exactly one
-    /// well-formed data item (serde output, or checked), which lets the
-    /// consumer decode a run of such events in one call.
-    well_formed: bool,
+    /// well-formed, self-contained data item (serde output, or scanned by
+    /// [`cbor_scan`](crate::cbor_scan)), which lets the consumer decode a
+    /// run of such events in one call without one changing another.
+    self_contained: bool,
     /// `data[..name_len]` is the name (valid UTF-8, at most 255 bytes),
     /// `data[name_len..]` the bytes delivered to JS.
     name_len: u8,
@@ -125,7 +126,7 @@ impl Event {
         Event {
             seq: 0,
             lane,
-            well_formed: false,
+            self_contained: false,
             name_len: name.len() as u8,
             data,
         }
@@ -163,16 +164,19 @@ impl Event {
         payload
             .serialize(&mut serializer)
             .map_err(|err| EmitError::Encode(err.to_string()))?;
-        event.well_formed = true;
+        // cbor4ii's serde encoder writes no tags, so its output is always
+        // self-contained.
+        event.self_contained = true;
         Ok(event)
     }
 
-    /// A CBOR-lane event whose payload is already CBOR. `well_formed` says
-    /// whether the caller checked that it is exactly one data item.
-    pub(crate) fn cbor_encoded(name: &str, payload: &[u8], well_formed: bool) -> Event {
+    /// A CBOR-lane event whose payload is already CBOR. `self_contained`
+    /// says whether the caller scanned it as exactly one self-contained
+    /// data item.
+    pub(crate) fn cbor_encoded(name: &str, payload: &[u8], self_contained: bool) -> Event {
         let mut event = Event::named(name.as_bytes(), Lane::Cbor, payload.len());
         event.data.extend_from_slice(payload);
-        event.well_formed = well_formed;
+        event.self_contained = self_contained;
         event
     }
 
@@ -191,9 +195,10 @@ impl Event {
     }
 
     /// On the CBOR lane, whether [`Event::bytes`] is known to be exactly
-    /// one well-formed CBOR data item. False on other lanes.
-    pub fn is_well_formed(&self) -> bool {
-        self.well_formed
+    /// one well-formed CBOR data item that decodes on its own: no tag whose
+    /// meaning reaches into other items. False on other lanes.
+    pub fn is_self_contained(&self) -> bool {
+        self.self_contained
     }
 
     /// The event name; empty for a report from an unnamed sink.

@@ -6,8 +6,8 @@ use std::fmt;
 
 use cbor4ii::core::dec::{Decode, Error as DecodeError};
 use cbor4ii::core::utils::SliceReader;
-use cbor4ii::core::RawValue;
 
+use crate::cbor_scan::{scan_item, MAX_NESTING};
 use crate::error::NameError;
 use crate::name::validate_name;
 
@@ -25,6 +25,9 @@ pub enum Malformed {
     Truncated,
     /// The CBOR is not well-formed (a reserved or unsupported encoding).
     NotWellFormed,
+    /// Arrays, maps, tags or chunked strings nest deeper than
+    /// [`MAX_NESTING`](crate::MAX_NESTING).
+    TooDeep,
     /// Bytes follow the envelope's map.
     TrailingBytes,
     /// The map has no `eventType` key.
@@ -45,6 +48,7 @@ impl fmt::Display for Malformed {
             Malformed::NotAMap => f.write_str("not an envelope: expected a CBOR map"),
             Malformed::Truncated => f.write_str("truncated CBOR"),
             Malformed::NotWellFormed => f.write_str("CBOR is not well-formed"),
+            Malformed::TooDeep => write!(f, "CBOR nests deeper than {MAX_NESTING} levels"),
             Malformed::TrailingBytes => f.write_str("bytes follow the envelope"),
             Malformed::MissingEventType => f.write_str("envelope has no eventType"),
             Malformed::MissingPayload => f.write_str("envelope has no payload"),
@@ -63,22 +67,17 @@ pub(crate) struct Envelope<'a> {
     pub(crate) name: &'a str,
     /// The payload's one CBOR data item, exactly.
     pub(crate) payload: &'a [u8],
-}
-
-fn item_error<E>(err: DecodeError<E>) -> Malformed {
-    match err {
-        DecodeError::Eof { .. } | DecodeError::RequireLength { .. } => Malformed::Truncated,
-        _ => Malformed::NotWellFormed,
-    }
+    /// Whether the payload decodes on its own (see
+    /// [`cbor_scan`](crate::cbor_scan)).
+    pub(crate) self_contained: bool,
 }
 
 /// Splits the well-formed CBOR data item at the start of `bytes` from what
-/// follows it.
-fn next_item(bytes: &[u8]) -> Result<(&[u8], &[u8]), Malformed> {
-    let mut reader = SliceReader::new(bytes);
-    let item = RawValue::decode(&mut reader).map_err(item_error)?;
-    let len = item.as_bytes().len();
-    Ok(bytes.split_at(len))
+/// follows it; also says whether the item is self-contained.
+fn next_item(bytes: &[u8]) -> Result<(&[u8], &[u8], bool), Malformed> {
+    let item = scan_item(bytes)?;
+    let (head, rest) = bytes.split_at(item.len);
+    Ok((head, rest, item.self_contained))
 }
 
 /// Reads a map header: the number of pairs (`None`: indefinite) and the rest.
@@ -138,11 +137,11 @@ pub(crate) fn split_envelope(bytes: &[u8]) -> Result<Envelope<'_>, Malformed> {
             }
             _ => {}
         }
-        let (key, after_key) = next_item(rest)?;
-        let (value, after_value) = next_item(after_key)?;
+        let (key, after_key, _) = next_item(rest)?;
+        let (value, after_value, self_contained) = next_item(after_key)?;
         match as_text(key)? {
             Some("eventType") => name_item = Some(value),
-            Some("payload") => payload = Some(value),
+            Some("payload") => payload = Some((value, self_contained)),
             _ => {}
         }
         rest = after_value;
@@ -154,15 +153,20 @@ pub(crate) fn split_envelope(bytes: &[u8]) -> Result<Envelope<'_>, Malformed> {
     let name_item = name_item.ok_or(Malformed::MissingEventType)?;
     let name = as_text(name_item)?.ok_or(Malformed::EventTypeNotText)?;
     validate_name(name).map_err(Malformed::InvalidName)?;
-    let payload = payload.ok_or(Malformed::MissingPayload)?;
-    Ok(Envelope { name, payload })
+    let (payload, self_contained) = payload.ok_or(Malformed::MissingPayload)?;
+    Ok(Envelope {
+        name,
+        payload,
+        self_contained,
+    })
 }
 
-/// Checks that `bytes` is exactly one well-formed CBOR data item.
-pub(crate) fn check_item(bytes: &[u8]) -> Result<(), Malformed> {
-    let (_, rest) = next_item(bytes)?;
+/// Checks that `bytes` is exactly one well-formed CBOR data item; says
+/// whether it is self-contained.
+pub(crate) fn check_item(bytes: &[u8]) -> Result<bool, Malformed> {
+    let (_, rest, self_contained) = next_item(bytes)?;
     if rest.is_empty() {
-        Ok(())
+        Ok(self_contained)
     } else {
         Err(Malformed::TrailingBytes)
     }
@@ -239,7 +243,7 @@ mod tests {
 
     #[test]
     fn a_bare_item_is_checked_for_exactly_one_value() {
-        assert_eq!(check_item(&[0x01]), Ok(()));
+        assert_eq!(check_item(&[0x01]), Ok(true));
         assert_eq!(check_item(&[0x82, 0x01]), Err(Malformed::Truncated));
         assert_eq!(check_item(&[0x01, 0x02]), Err(Malformed::TrailingBytes));
     }

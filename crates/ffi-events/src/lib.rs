@@ -61,6 +61,7 @@
 //! assert_eq!(batch[99].seq(), 100);
 //! ```
 
+mod cbor_scan;
 mod clock;
 mod config;
 mod emitter;
@@ -75,6 +76,7 @@ mod liveness;
 mod name;
 mod registry;
 mod sink;
+mod sink_slot;
 pub mod sink_table;
 mod spare;
 mod stats;
@@ -82,6 +84,7 @@ mod wakeup;
 mod wire;
 mod workers;
 
+pub use cbor_scan::MAX_NESTING;
 pub use config::{HubConfig, Overflow, MAX_CAPACITY, MAX_EVENT_BYTES, SLOT_BYTES};
 pub use emitter::Emitter;
 pub use envelope::encode_envelope;
@@ -96,5 +99,5 @@ pub use registry::{Filter, ListenerId, Registry};
 pub use sink::{Sink, SinkError, SinkFormat, SinkStats, SinkStatus};
 pub use spare::{SPARE_BYTES, SPARE_COUNT};
 pub use stats::Stats;
-pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES, TAG_WELL_FORMED};
+pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES, TAG_SELF_CONTAINED};
 pub use workers::StopToken;

@@ -260,11 +260,13 @@ impl Sink {
         }
         let event = match self.format {
             SinkFormat::Envelope => match split_envelope(msg) {
-                Ok(envelope) => Event::cbor_encoded(envelope.name, envelope.payload, true),
+                Ok(envelope) => {
+                    Event::cbor_encoded(envelope.name, envelope.payload, envelope.self_contained)
+                }
                 Err(malformed) => return self.report(emitter, malformed),
             },
             SinkFormat::Cbor => match check_item(msg) {
-                Ok(()) => Event::cbor_encoded(&self.name, msg, true),
+                Ok(self_contained) => Event::cbor_encoded(&self.name, msg, self_contained),
                 Err(malformed) => return self.report(emitter, malformed),
             },
             SinkFormat::Raw => Event::raw(&self.name, msg),
@@ -300,7 +302,10 @@ impl Sink {
             return self.count(SinkStatus::TooLarge);
         }
         let event = match lane {
-            0 if check_item(payload).is_ok() => Event::cbor_encoded(name, payload, true),
+            0 => match check_item(payload) {
+                Ok(self_contained) => Event::cbor_encoded(name, payload, self_contained),
+                Err(_) => return self.count(SinkStatus::Invalid),
+            },
             1 => Event::raw(name, payload),
             2 if std::str::from_utf8(payload).is_ok() => Event::json(name, payload),
             _ => return self.count(SinkStatus::Invalid),
@@ -331,7 +336,7 @@ mod tests {
         let events = drain(&hub);
         assert_eq!(events[0].name(), "peer");
         assert_eq!(events[0].bytes(), &[7]);
-        assert!(events[0].is_well_formed());
+        assert!(events[0].is_self_contained());
     }
 
     #[test]

@@ -9,69 +9,57 @@
 //! that is never unloaded), so a call never touches freed memory.
 //!
 //! # The slot protocol
-//! A slot's `state` packs `generation << 32 | OPEN | callers inside`.
-//! A caller adds one to the callers inside, then looks: a different
-//! generation means a stale handle (it leaves at once, touching nothing
-//! else); the same generation means the slot's `sink` and `emitter` are
-//! the ones its handle was given for, and stay so until it leaves. `close`
-//! clears `OPEN` and waits until the callers inside have left before it
-//! drops the emitter; a new `open` of the slot first moves the generation
-//! on, then waits for the callers of the old one, then installs its sink.
-//! Callers never wait: only `open` and `close` (on the consumer's thread)
-//! do, for at most one call in progress.
+//! Each slot holds its current entry (generation, sink, and the hub's
+//! emitter while open) behind an `arc-swap` cell: a call loads the entry,
+//! which keeps it alive by reference for the call, and checks the
+//! generation before it touches anything else; `close` swaps in a closed
+//! entry and returns at once, without waiting for calls in progress; `open`
+//! stores the next generation. See `sink_slot.rs`, and its loom model in
+//! `tests/loom_model.rs`. A call that loaded the open entry before `close`
+//! swapped it may still offer its event after `close` returned; a call that
+//! starts after `close` returned is refused. Nothing here waits: the free
+//! list's lock is held only to take or give back an index.
 
-use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use arc_swap::ArcSwapOption;
+
 use crate::emitter::Emitter;
 use crate::sink::{Sink, SinkError, SinkStatus};
+use crate::sink_slot::{call_slot, close_slot, open_slot, Entry, EntryCell};
 
 const SLOTS_PER_SEGMENT: usize = 1024;
 const SEGMENTS: usize = 64;
 /// The most sinks open at once in one process.
 pub const MAX_SINKS: usize = SLOTS_PER_SEGMENT * SEGMENTS;
 
-const OPEN: u64 = 1 << 31;
-const INSIDE_MASK: u64 = OPEN - 1;
-const GENERATION_SHIFT: u32 = 32;
+type SlotEntry = Entry<Arc<Sink>, Emitter>;
 
-struct Slot {
-    /// `generation << 32 | OPEN | callers inside`; see the module docs.
-    state: AtomicU64,
-    /// Written only by `open`, while no caller of the slot's current
-    /// generation is inside and none of the new one exists yet.
-    sink: UnsafeCell<Option<Arc<Sink>>>,
-    /// Written by `open` as `sink` is, and cleared by `close` once `OPEN` is
-    /// clear and no caller is inside; read only by callers that saw `OPEN`.
-    emitter: UnsafeCell<Option<Emitter>>,
-}
+/// One slot: its current entry; empty until first opened.
+struct Slot(ArcSwapOption<SlotEntry>);
 
-// SAFETY: the cells are written only under the protocol in the module docs,
-// which keeps every write apart from every read of the same cell.
-unsafe impl Sync for Slot {}
-
-impl Slot {
-    fn new() -> Slot {
-        Slot {
-            state: AtomicU64::new(0),
-            sink: UnsafeCell::new(None),
-            emitter: UnsafeCell::new(None),
-        }
+impl EntryCell<SlotEntry> for ArcSwapOption<SlotEntry> {
+    fn with_current<R>(&self, f: impl FnOnce(Option<&SlotEntry>) -> R) -> R {
+        let guard = self.load();
+        f(guard.as_deref())
     }
 
-    /// Waits until no caller is inside. Callers never block, so this lasts
-    /// as long as the slowest call in progress.
-    fn wait_until_empty(&self) {
-        let mut spins = 0u32;
-        while self.state.load(Ordering::Acquire) & INSIDE_MASK != 0 {
-            if spins < 64 {
-                std::hint::spin_loop();
-                spins += 1;
-            } else {
-                std::thread::yield_now();
-            }
+    fn current(&self) -> Option<Arc<SlotEntry>> {
+        self.load_full()
+    }
+
+    fn store(&self, new: Option<Arc<SlotEntry>>) {
+        ArcSwapOption::store(self, new);
+    }
+
+    fn replace(&self, current: &Option<Arc<SlotEntry>>, new: Option<Arc<SlotEntry>>) -> bool {
+        let before = self.compare_and_swap(current, new);
+        match (&*before, current) {
+            (Some(before), Some(current)) => Arc::ptr_eq(before, current),
+            (None, None) => true,
+            _ => false,
         }
     }
 }
@@ -106,7 +94,11 @@ fn slot(index: usize) -> Option<&'static Slot> {
 fn slot_or_new(index: usize) -> Option<&'static Slot> {
     let segment = SEGMENT_TABLE
         .get(index / SLOTS_PER_SEGMENT)?
-        .get_or_init(|| (0..SLOTS_PER_SEGMENT).map(|_| Slot::new()).collect());
+        .get_or_init(|| {
+            (0..SLOTS_PER_SEGMENT)
+                .map(|_| Slot(ArcSwapOption::empty()))
+                .collect()
+        });
     segment.get(index % SLOTS_PER_SEGMENT)
 }
 
@@ -131,8 +123,9 @@ impl SinkHandle {
         usize::try_from(self.0 >> 32).ok()?.checked_sub(1)
     }
 
-    fn generation(self) -> u64 {
-        self.0 & 0xffff_ffff
+    fn generation(self) -> u32 {
+        // The low 32 bits, by construction.
+        (self.0 & 0xffff_ffff) as u32
     }
 }
 
@@ -145,38 +138,32 @@ pub fn open(sink: Arc<Sink>, emitter: Emitter) -> Result<SinkHandle, SinkError> 
         // A handle packs 32 bits of index and 32 of generation.
         return Err(SinkError::TooManySinks);
     }
-    let mut free = free_slots();
-    let index = match free.closed.pop_front() {
-        Some(index) => index,
-        None if free.never_used < MAX_SINKS => {
-            free.never_used += 1;
-            free.never_used - 1
+    let index = {
+        let mut free = free_slots();
+        match free.closed.pop_front() {
+            Some(index) => index,
+            None if free.never_used < MAX_SINKS => {
+                free.never_used += 1;
+                free.never_used - 1
+            }
+            None => return Err(SinkError::TooManySinks),
         }
-        None => return Err(SinkError::TooManySinks),
     };
     let Some(slot) = slot_or_new(index) else {
         return Err(SinkError::TooManySinks);
     };
-    let before = slot
-        .state
-        .fetch_add(1 << GENERATION_SHIFT, Ordering::AcqRel);
-    slot.wait_until_empty();
-    // SAFETY: the generation just moved on, so callers that enter now leave
-    // without reading the cells; those of the old one have left; the new
-    // generation is not handed out yet; `FREE_SLOTS` keeps `open` and
-    // `close` apart.
-    unsafe {
-        *slot.sink.get() = Some(sink);
-        *slot.emitter.get() = Some(emitter);
-    }
-    slot.state.fetch_or(OPEN, Ordering::Release);
-    let generation = (before >> GENERATION_SHIFT).wrapping_add(1) & 0xffff_ffff;
-    Ok(SinkHandle(((index as u64 + 1) << 32) | generation))
+    // The index came off the free list: no other `open` or `close` writes
+    // this slot until it goes back there.
+    let generation = open_slot(&slot.0, sink, emitter);
+    Ok(SinkHandle(
+        ((index as u64 + 1) << 32) | u64::from(generation),
+    ))
 }
 
-/// Closes the sink of `handle`: later calls with it are refused and counted
-/// as closed, and the hub's emitter is released. Waits for a call in
-/// progress. False when it was not open.
+/// Closes the sink of `handle`: calls that start after this returns are
+/// refused and counted as closed, and the hub's emitter is released once
+/// the calls in progress (if any) return. Never waits for them. False when
+/// it was not open.
 pub fn close(handle: SinkHandle) -> bool {
     let Some(index) = handle.index() else {
         return false;
@@ -184,27 +171,41 @@ pub fn close(handle: SinkHandle) -> bool {
     let Some(slot) = slot(index) else {
         return false;
     };
-    let mut free = free_slots();
-    let state = slot.state.load(Ordering::Acquire);
-    if state >> GENERATION_SHIFT != handle.generation() || state & OPEN == 0 {
+    if !close_slot(&slot.0, handle.generation()) {
         return false;
     }
-    slot.state.fetch_and(!OPEN, Ordering::AcqRel);
-    slot.wait_until_empty();
-    // SAFETY: `OPEN` is clear and the callers that saw it set have left;
-    // later callers read only `sink`.
-    let emitter = unsafe { (*slot.emitter.get()).take() };
-    free.closed.push_back(index);
-    drop(free);
-    drop(emitter);
+    free_slots().closed.push_back(index);
     true
+}
+
+/// Closes every open sink of the process, for process exit: later calls
+/// through any handle are refused. Returns how many were open.
+pub fn close_all() -> usize {
+    let mut closed = 0;
+    for (s, segment) in SEGMENT_TABLE.iter().enumerate() {
+        let Some(segment) = segment.get() else {
+            continue;
+        };
+        for (i, slot) in segment.iter().enumerate() {
+            let open = slot
+                .0
+                .with_current(|entry| entry.filter(|e| e.emitter.is_some()).map(|e| e.generation));
+            if let Some(generation) = open {
+                let index = s * SLOTS_PER_SEGMENT + i;
+                let handle = SinkHandle(((index as u64 + 1) << 32) | u64::from(generation));
+                closed += usize::from(close(handle));
+            }
+        }
+    }
+    closed
 }
 
 /// Whether `handle` names an open sink.
 pub fn is_open(handle: SinkHandle) -> bool {
     handle.index().and_then(slot).is_some_and(|slot| {
-        let state = slot.state.load(Ordering::Acquire);
-        state >> GENERATION_SHIFT == handle.generation() && state & OPEN != 0
+        slot.0.with_current(|entry| {
+            entry.is_some_and(|e| e.generation == handle.generation() && e.emitter.is_some())
+        })
     })
 }
 
@@ -214,29 +215,18 @@ fn with_open_sink(
     handle: SinkHandle,
     call: impl FnOnce(&Sink, &Emitter) -> SinkStatus,
 ) -> SinkStatus {
-    let Some(slot) = handle.index().and_then(slot) else {
-        STALE_CALLS.fetch_add(1, Ordering::Relaxed);
-        return SinkStatus::Closed;
-    };
-    let state = slot.state.fetch_add(1, Ordering::Acquire);
-    let status = if state >> GENERATION_SHIFT != handle.generation() {
+    let reached = handle.index().and_then(slot).and_then(|slot| {
+        call_slot(
+            &slot.0,
+            handle.generation(),
+            |sink: &Arc<Sink>, emitter| call(sink, emitter),
+            |sink| sink.refuse_closed(),
+        )
+    });
+    reached.unwrap_or_else(|| {
         STALE_CALLS.fetch_add(1, Ordering::Relaxed);
         SinkStatus::Closed
-    } else {
-        // SAFETY: inside with the slot's generation: `open` does not write
-        // the cells until we leave (see the module docs).
-        let sink = unsafe { &*slot.sink.get() };
-        // SAFETY: as above; `OPEN` was set when we entered, so `close` has
-        // not taken the emitter and will not until we leave.
-        let emitter = unsafe { &*slot.emitter.get() };
-        match (sink, emitter) {
-            (Some(sink), Some(emitter)) if state & OPEN != 0 => call(sink, emitter),
-            (Some(sink), _) => sink.refuse_closed(),
-            (None, _) => SinkStatus::Closed,
-        }
-    };
-    slot.state.fetch_sub(1, Ordering::Release);
-    status
+    })
 }
 
 /// Takes a callback call (`void (*)(int ret, const char *msg, size_t len,
@@ -343,6 +333,115 @@ mod tests {
         assert_eq!(deliver(handle, 0, Some(&[])), SinkStatus::Accepted);
         assert_eq!(sink.stats().accepted, 1);
         close(handle);
+    }
+
+    #[test]
+    fn close_returns_while_a_caller_is_parked_inside_the_call() {
+        let _table = table_to_myself();
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let sink = raw_sink();
+        let handle = open(sink.clone(), hub.emitter()).unwrap();
+        let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let parked = std::thread::spawn(move || {
+            with_open_sink(handle, |sink, emitter| {
+                inside_tx.send(()).unwrap();
+                // Parked until the main thread has closed the sink and
+                // opened another: a close that waited would never return.
+                release_rx.recv().unwrap();
+                sink.on_callback(emitter, 0, Some(&[1]))
+            })
+        });
+        inside_rx.recv().unwrap();
+        assert!(close(handle));
+        assert!(!is_open(handle));
+        // A call that starts now is refused; the table serves other sinks.
+        assert_eq!(deliver(handle, 0, Some(&[2])), SinkStatus::Closed);
+        let other = open(raw_sink(), hub.emitter()).unwrap();
+        assert_eq!(deliver(other, 0, Some(&[3])), SinkStatus::Accepted);
+        assert!(close(other));
+        release_tx.send(()).unwrap();
+        // The parked call loaded the open sink before the close: it ends
+        // as it began, and is counted once.
+        assert_eq!(parked.join().unwrap(), SinkStatus::Accepted);
+        let stats = sink.stats();
+        assert_eq!((stats.calls, stats.accepted, stats.closed), (2, 1, 1));
+        let mut out = Vec::new();
+        while hub.drain(&mut out, DrainLimits::default()).events > 0 {}
+        assert_eq!(out.len(), 2);
+    }
+
+    #[test]
+    fn a_panic_inside_a_call_leaves_the_slot_usable() {
+        let _table = table_to_myself();
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let handle = open(raw_sink(), hub.emitter()).unwrap();
+        let panicked = std::panic::catch_unwind(|| {
+            with_open_sink(handle, |_, _| panic!("a call that panics"))
+        });
+        assert!(panicked.is_err());
+        assert_eq!(deliver(handle, 0, Some(&[1])), SinkStatus::Accepted);
+        assert!(close(handle));
+        // Its slot is reused and works; nothing stayed counted inside.
+        let again = open(raw_sink(), hub.emitter()).unwrap();
+        assert_eq!(deliver(again, 0, Some(&[1])), SinkStatus::Accepted);
+        assert!(close(again));
+    }
+
+    #[test]
+    fn close_while_16_threads_call_flat_out_returns_and_every_call_is_counted_once() {
+        let _table = table_to_myself();
+        let hub = Hub::new(HubConfig {
+            capacity: 1 << 10,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let sink = raw_sink();
+        let handle = open(sink.clone(), hub.emitter()).unwrap();
+        let stale_before = stale_calls();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let started = Arc::new(std::sync::Barrier::new(17));
+        let threads: Vec<_> = (0..16)
+            .map(|_| {
+                let (stop, started) = (stop.clone(), started.clone());
+                std::thread::spawn(move || {
+                    started.wait();
+                    let mut calls = 0u64;
+                    let mut accepted = 0u64;
+                    while !stop.load(Ordering::Relaxed) || calls < 1_000 {
+                        calls += 1;
+                        accepted +=
+                            u64::from(deliver(handle, 0, Some(&[7])) == SinkStatus::Accepted);
+                    }
+                    (calls, accepted)
+                })
+            })
+            .collect();
+        started.wait();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert!(close(handle));
+        // Another hub's sink opens and closes while the calls go on.
+        let other_hub = Hub::new(HubConfig::default()).unwrap();
+        let other = open(raw_sink(), other_hub.emitter()).unwrap();
+        assert!(close(other));
+        stop.store(true, Ordering::Relaxed);
+        let (calls, accepted) = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .fold((0, 0), |(c, a), (tc, ta)| (c + tc, a + ta));
+        // Once the other sink took the closed slot, the old handle is
+        // stale: those calls are counted by the table, not by the sink.
+        let stale = stale_calls() - stale_before;
+        let stats = sink.stats();
+        assert_eq!(stats.calls + stale, calls);
+        assert_eq!(stats.accepted, accepted);
+        assert_eq!(stats.accepted + stats.dropped + stats.closed, stats.calls);
+        assert!(stats.closed + stale > 0, "calls went on after the close");
+        let hub_stats = hub.stats();
+        assert_eq!(hub_stats.emitted, stats.accepted + stats.dropped);
     }
 
     #[test]

@@ -20,17 +20,19 @@
 //! Every section starts at a multiple of its element size when the buffer
 //! does, so JavaScript reads the tables through typed arrays without copying.
 //! A tag's low 7 bits are the [`Lane`](crate::Lane); bit 7
-//! ([`TAG_WELL_FORMED`]) marks a CBOR-lane payload known to be exactly one
-//! well-formed data item. Payloads follow each other with no gap, so a run
-//! of such events is one CBOR sequence the consumer decodes in one call.
+//! ([`TAG_SELF_CONTAINED`]) marks a CBOR-lane payload known to be exactly
+//! one well-formed, self-contained data item. Payloads follow each other
+//! with no gap, so a run of such events is one CBOR sequence the consumer
+//! decodes in one call, and no item in it can change another.
 
 use std::collections::HashMap;
 
 use crate::event::Event;
 use crate::registry::{ListenerId, Registry};
 
-/// Tag bit: the CBOR-lane payload is exactly one well-formed data item.
-pub const TAG_WELL_FORMED: u32 = 0x80;
+/// Tag bit: the CBOR-lane payload is exactly one well-formed data item
+/// that decodes on its own (see [`Event::is_self_contained`]).
+pub const TAG_SELF_CONTAINED: u32 = 0x80;
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 16;
 /// Flag bit: poll again soon ([`Drained::more`](crate::Drained::more)):
@@ -142,12 +144,12 @@ impl BatchEncoder {
             payloads[end..end + bytes.len()].copy_from_slice(bytes);
             end += bytes.len();
             ends[4 * i..4 * i + 4].copy_from_slice(&(end as u32).to_le_bytes());
-            let well_formed = if event.is_well_formed() {
-                TAG_WELL_FORMED
+            let self_contained = if event.is_self_contained() {
+                TAG_SELF_CONTAINED
             } else {
                 0
             };
-            let tag = (self.name_of[i] << 8) | well_formed | event.lane() as u32;
+            let tag = (self.name_of[i] << 8) | self_contained | event.lane() as u32;
             tags[4 * i..4 * i + 4].copy_from_slice(&tag.to_le_bytes());
         }
         for (chunk, end) in route_ends.chunks_exact_mut(4).zip(&self.route_ends) {
@@ -218,7 +220,7 @@ mod tests {
             [
                 Lane::Raw as u32,
                 (1 << 8) | Lane::Raw as u32,
-                Lane::Cbor as u32 | TAG_WELL_FORMED
+                Lane::Cbor as u32 | TAG_SELF_CONTAINED
             ]
         );
         let name_ends = [u32_at(&buf, 64), u32_at(&buf, 68)];

@@ -6,6 +6,11 @@
 //!   after its push; a drain releases it, fences and looks again; `linger`
 //!   keeps it; `rearm` hands it back without draining.
 //! - `src/gate.rs`, the close gate: `enter`, the pass, `close`.
+//! - `src/sink_slot.rs`, a sink-table slot: a call, `open`, `close`, with
+//!   [`slot_models::ModelCell`] standing in for `arc-swap`'s cell (a
+//!   mutex-guarded `Option<Arc<_>>`: loads and swaps are linearizable, and a
+//!   loaded entry lives as long as the caller holds it, which is the contract
+//!   the table takes from `arc-swap`).
 //! - `src/registry.rs` and `src/liveness.rs`: the registry and the liveness
 //!   latch (in the full run only, see below).
 //!
@@ -109,6 +114,7 @@ fn main() {
 
     let selected: Vec<&Model> = core_models::ALL
         .iter()
+        .chain(slot_models::ALL)
         .chain(FULL_ONLY)
         .filter(|m| filters.is_empty() || filters.iter().any(|f| m.name.contains(f.as_str())))
         .collect();
@@ -233,6 +239,301 @@ mod wakeup {
         ::core::env!("CARGO_MANIFEST_DIR"),
         "/src/wakeup.rs"
     ));
+}
+
+#[no_implicit_prelude]
+#[allow(dead_code, unused, clippy::all)]
+mod sink_slot {
+    use crate::loom_std as std;
+    use crate::prelude::*;
+    ::core::include!(::core::concat!(
+        ::core::env!("CARGO_MANIFEST_DIR"),
+        "/src/sink_slot.rs"
+    ));
+}
+
+/// Models of the sink-table slot protocol (`src/sink_slot.rs`).
+mod slot_models {
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex, Notify};
+    use loom::thread;
+
+    use crate::sink_slot::{call_slot, close_slot, open_slot, Entry, EntryCell};
+    use crate::{check, Model};
+
+    /// `arc-swap`'s contract, on loom's primitives: a load clones the
+    /// current `Arc` (so it lives while the caller holds it); a swap
+    /// replaces it. The lock is never held while the caller's code runs.
+    pub struct ModelCell<T>(Mutex<Option<Arc<T>>>);
+
+    impl<T> ModelCell<T> {
+        fn new() -> Self {
+            ModelCell(Mutex::new(None))
+        }
+    }
+
+    impl<T> EntryCell<T> for ModelCell<T> {
+        fn with_current<R>(&self, f: impl FnOnce(Option<&T>) -> R) -> R {
+            let current = self.0.lock().unwrap().clone();
+            f(current.as_deref())
+        }
+        fn current(&self) -> Option<Arc<T>> {
+            self.0.lock().unwrap().clone()
+        }
+        fn store(&self, new: Option<Arc<T>>) {
+            let old = std::mem::replace(&mut *self.0.lock().unwrap(), new);
+            drop(old);
+        }
+        fn replace(&self, current: &Option<Arc<T>>, new: Option<Arc<T>>) -> bool {
+            let mut slot = self.0.lock().unwrap();
+            let same = match (&*slot, current) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                let old = std::mem::replace(&mut *slot, new);
+                drop(slot);
+                drop(old);
+            }
+            same
+        }
+    }
+
+    /// A sink's counters: calls that reached it open, and closed.
+    #[derive(Default)]
+    pub struct Counts {
+        open: AtomicUsize,
+        closed: AtomicUsize,
+    }
+
+    /// The hub's emitter: counts the offers made through it.
+    #[derive(Default)]
+    pub struct Hub {
+        offered: AtomicUsize,
+    }
+
+    type Cell = ModelCell<Entry<Arc<Counts>, Arc<Hub>>>;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Outcome {
+        Taken,
+        Closed,
+        Stale,
+    }
+
+    fn call(cell: &Cell, generation: u32) -> Outcome {
+        call_slot(
+            cell,
+            generation,
+            |counts: &Arc<Counts>, hub: &Arc<Hub>| {
+                hub.offered.fetch_add(1, Ordering::Relaxed);
+                counts.open.fetch_add(1, Ordering::Relaxed);
+                Outcome::Taken
+            },
+            |counts| {
+                counts.closed.fetch_add(1, Ordering::Relaxed);
+                Outcome::Closed
+            },
+        )
+        .unwrap_or(Outcome::Stale)
+    }
+
+    pub const ALL: &[Model] = &[
+        Model {
+            name: "sink slot: close returns while a caller is parked inside the call",
+            quick: Some(3),
+            full: None,
+            control: false,
+            run: close_with_a_parked_caller,
+        },
+        Model {
+            name: "sink slot: a stale handle never reaches the slot's next sink, and every call counts once",
+            quick: Some(2),
+            full: Some(4),
+            control: false,
+            run: stale_never_reaches_next,
+        },
+        Model {
+            name: "sink slot: of two closes of one handle exactly one closes it",
+            quick: Some(3),
+            full: None,
+            control: false,
+            run: two_closes,
+        },
+        Model {
+            name: "control: a close that waits for callers to leave never returns past a parked caller",
+            quick: Some(2),
+            full: Some(2),
+            control: true,
+            run: control_close_waits_for_callers,
+        },
+        Model {
+            name: "control: a call that reads the emitter before its guard races the close",
+            quick: Some(2),
+            full: Some(2),
+            control: true,
+            run: control_read_before_guard,
+        },
+    ];
+
+    fn close_with_a_parked_caller() {
+        check(|| {
+            let cell = Arc::new(Cell::new());
+            let counts = Arc::new(Counts::default());
+            let hub = Arc::new(Hub::default());
+            let generation = open_slot(&*cell, counts.clone(), hub.clone());
+            let release = Arc::new(Notify::new());
+            let closed = Arc::new(AtomicBool::new(false));
+            let caller = {
+                let (cell, release, closed) = (cell.clone(), release.clone(), closed.clone());
+                thread::spawn(move || {
+                    call_slot(
+                        &*cell,
+                        generation,
+                        |_: &Arc<Counts>, hub: &Arc<Hub>| {
+                            // Parked inside the call until close returned
+                            // (loom's `Notify` may wake spuriously).
+                            while !closed.load(Ordering::Acquire) {
+                                release.wait();
+                            }
+                            hub.offered.fetch_add(1, Ordering::Relaxed);
+                            Outcome::Taken
+                        },
+                        |_| Outcome::Closed,
+                    )
+                })
+            };
+            assert!(close_slot(&*cell, generation));
+            closed.store(true, Ordering::Release);
+            assert_eq!(call(&cell, generation), Outcome::Closed);
+            release.notify();
+            let outcome = caller.join().unwrap();
+            assert!(matches!(
+                outcome,
+                Some(Outcome::Taken) | Some(Outcome::Closed)
+            ));
+            // The caller's entry outlived the close; the hub got its offer.
+            let offered = hub.offered.load(Ordering::Relaxed);
+            assert_eq!(offered, usize::from(outcome == Some(Outcome::Taken)));
+        });
+    }
+
+    fn stale_never_reaches_next() {
+        check(|| {
+            let cell = Arc::new(Cell::new());
+            let first = Arc::new(Counts::default());
+            let hub = Arc::new(Hub::default());
+            let old = open_slot(&*cell, first.clone(), hub.clone());
+            let caller = {
+                let cell = cell.clone();
+                thread::spawn(move || [call(&cell, old), call(&cell, old)])
+            };
+            assert!(close_slot(&*cell, old));
+            let second = Arc::new(Counts::default());
+            let new = open_slot(&*cell, second.clone(), hub.clone());
+            assert_ne!(new, old);
+            assert_eq!(call(&cell, new), Outcome::Taken);
+            let outcomes = caller.join().unwrap();
+            // The old handle's calls: taken or closed by the first sink, or
+            // stale; never the second sink's.
+            assert_eq!(second.open.load(Ordering::Relaxed), 1);
+            assert_eq!(second.closed.load(Ordering::Relaxed), 0);
+            let count = |o| outcomes.iter().filter(|&&x| x == o).count();
+            assert_eq!(first.open.load(Ordering::Relaxed), count(Outcome::Taken));
+            assert_eq!(first.closed.load(Ordering::Relaxed), count(Outcome::Closed));
+            assert_eq!(
+                hub.offered.load(Ordering::Relaxed),
+                count(Outcome::Taken) + 1
+            );
+            // Once stale, stays stale: a call never goes back to the open sink.
+            if outcomes[0] == Outcome::Stale {
+                assert_eq!(outcomes[1], Outcome::Stale);
+            }
+        });
+    }
+
+    fn two_closes() {
+        check(|| {
+            let cell = Arc::new(Cell::new());
+            let generation = open_slot(
+                &*cell,
+                Arc::new(Counts::default()),
+                Arc::new(Hub::default()),
+            );
+            let other = {
+                let cell = cell.clone();
+                thread::spawn(move || close_slot(&*cell, generation))
+            };
+            let mine = close_slot(&*cell, generation);
+            let theirs = other.join().unwrap();
+            assert!(mine ^ theirs, "closed by {mine} and {theirs}");
+            assert_eq!(call(&cell, generation), Outcome::Closed);
+        });
+    }
+
+    /// The protocol this file replaced: callers count themselves in, and
+    /// close waits until none is inside.
+    fn control_close_waits_for_callers() {
+        check(|| {
+            let inside = Arc::new(AtomicUsize::new(0));
+            let open = Arc::new(AtomicBool::new(true));
+            let release = Arc::new(Notify::new());
+            let caller = {
+                let (inside, open, release) = (inside.clone(), open.clone(), release.clone());
+                thread::spawn(move || {
+                    inside.fetch_add(1, Ordering::AcqRel);
+                    if open.load(Ordering::Acquire) {
+                        // Parked until close returned, as in the model above.
+                        release.wait();
+                    }
+                    inside.fetch_sub(1, Ordering::AcqRel);
+                })
+            };
+            open.store(false, Ordering::Release);
+            while inside.load(Ordering::Acquire) != 0 {
+                thread::yield_now();
+            }
+            release.notify();
+            caller.join().unwrap();
+        });
+    }
+
+    /// The data race of the protocol this file replaced: the caller reads
+    /// the emitter cell before it checks the open flag, while close takes
+    /// what is in the cell.
+    fn control_read_before_guard() {
+        struct Slot {
+            open: AtomicBool,
+            emitter: UnsafeCell<Option<usize>>,
+        }
+        // SAFETY: the point of the control: loom tracks every access to the
+        // cell and must report the unordered pair.
+        unsafe impl Sync for Slot {}
+        unsafe impl Send for Slot {}
+        check(|| {
+            let slot = Arc::new(Slot {
+                open: AtomicBool::new(true),
+                emitter: UnsafeCell::new(Some(7)),
+            });
+            let caller = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    // SAFETY: the racy read under test.
+                    let emitter = slot.emitter.with(|p| unsafe { *p });
+                    slot.open
+                        .load(Ordering::Acquire)
+                        .then_some(emitter)
+                        .flatten()
+                })
+            };
+            slot.open.store(false, Ordering::Release);
+            // SAFETY: the racy write under test.
+            slot.emitter.with_mut(|p| unsafe { *p = None });
+            caller.join().unwrap();
+        });
+    }
 }
 
 /// A stand-in for crossbeam's `ArrayQueue`; see the file's header.
