@@ -9,7 +9,7 @@ import { endianness } from 'node:os'
 if (endianness() !== 'LE') throw new Error('ffi-events supports little-endian platforms only')
 
 const FLAG_MORE = 1
-const TAG_WELL_FORMED = 0x80
+const TAG_SELF_CONTAINED = 0x80
 const LANE_MASK = 0x7f
 
 /** Lanes, as in `ffi_events::Lane`. */
@@ -18,8 +18,24 @@ export const LANE_RAW = 1
 export const LANE_JSON = 2
 /** A sink's report of malformed input; the bytes are the reason. */
 export const LANE_MALFORMED = 3
-/** A foreign library's error (`ret != 0`); the bytes are its message. */
+/** A foreign library's error (`ret != 0`); the bytes are a report header, then its message. */
 export const LANE_NATIVE_ERROR = 4
+/** Reports lost to a full ring and reserve: u64 count, then the last lost report's bytes. */
+export const LANE_REPORTS_LOST = 5
+/** Bytes of a report's header: the sink's format code (u8), the library's `ret` (i32 LE). */
+export const REPORT_HEADER_BYTES = 5
+
+/** What a report carries (see `Batch#report`). */
+export interface Report {
+  /** The reporting sink's format code: 0 envelope, 1 cbor, 2 raw, 3 json. */
+  format: number
+  /** The library's `ret`; 0 for a malformed input. */
+  ret: number
+  /** The library's message, or the reason the input was malformed. */
+  text: string
+  /** Reports lost (on `LANE_REPORTS_LOST`); 0 otherwise. */
+  lost: number
+}
 
 /** A decoded view of one batch; `payload(i)` is a view into the batch. */
 export class Batch {
@@ -90,9 +106,13 @@ export class Batch {
     return this.tags[i] & LANE_MASK
   }
 
-  /** Whether a CBOR-lane event's bytes are known to be exactly one well-formed data item. */
-  wellFormed(i: number): boolean {
-    return (this.tags[i] & TAG_WELL_FORMED) !== 0
+  /**
+   * Whether a CBOR-lane event's bytes are known to be exactly one
+   * well-formed data item with no tag whose meaning reaches past it (see
+   * crates/ffi-events/src/cbor_scan.rs): such items decode as a sequence.
+   */
+  selfContained(i: number): boolean {
+    return (this.tags[i] & TAG_SELF_CONTAINED) !== 0
   }
 
   /** Where event `i`'s bytes start in `bytes`. */
@@ -113,6 +133,20 @@ export class Batch {
   /** The event's bytes as UTF-8 text (JSON, reasons, library messages); invalid sequences become U+FFFD. */
   text(i: number): string {
     return this.buffer.toString('utf8', this.start(i), this.end(i))
+  }
+
+  /** A report's parts: on `LANE_REPORTS_LOST` the lost count and the last lost report's, else the report's own (`lost` 0). */
+  report(i: number): Report {
+    let at = this.start(i)
+    let lost = 0
+    if (this.lane(i) === LANE_REPORTS_LOST) {
+      lost = Number(this.buffer.readBigUInt64LE(at))
+      at += 8
+    }
+    const format = this.buffer[at]
+    const ret = this.buffer.readInt32LE(at + 1)
+    const text = this.buffer.toString('utf8', at + REPORT_HEADER_BYTES, this.end(i))
+    return { format, ret, text, lost }
   }
 
   /** A CBOR-lane event as its envelope `{ eventType, payload }`: a new buffer, header then payload. */

@@ -4,8 +4,8 @@
 
 import { Decoder } from 'cbor-x'
 
-import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW } from './batch'
-import { EventHubError, type EventHubErrorCode } from './errors'
+import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPORTS_LOST } from './batch'
+import { EventHubError, type EventHubErrorCode, type EventHubErrorOptions, type ReportingSink } from './errors'
 import type { EventMeta, Lane } from './types'
 
 export const enum Kind {
@@ -57,10 +57,16 @@ interface Decoded {
 // never pins (or aliases) the batch buffer.
 const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 
+/** The first window of a run decoded after a value failed; each clean window doubles the next. */
+const WINDOW_AFTER_FAILURE = 8
+
 /** What `decode` returns for an event it could not decode (any CBOR value, `undefined` included, is a payload). */
 const DECODE_FAILED = Symbol('decode failed')
 
 const LANE_NAMES: readonly Lane[] = ['cbor', 'raw', 'json']
+
+/** Sink formats by the code a report's header carries. */
+const SINK_FORMATS: readonly ReportingSink['format'][] = ['envelope', 'cbor', 'raw', 'json']
 
 /** The hub's side of dispatch: which listener ids an event name reaches, and how to remove a `once` listener. */
 export interface Registry {
@@ -156,7 +162,7 @@ export class Dispatcher {
     const decoded = this.#decodeRuns(batch)
     for (let i = 0; i < batch.count; i++) {
       const lane = batch.lane(i)
-      if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR) {
+      if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR || lane === LANE_REPORTS_LOST) {
         this.#reportFromSink(batch, i, lane)
         continue
       }
@@ -168,13 +174,19 @@ export class Dispatcher {
   }
 
   /**
-   * Decodes every run of consecutive well-formed CBOR-lane events that
+   * Decodes every run of consecutive self-contained CBOR-lane events that
    * decoding listeners wait for with one `decodeMultiple` call per run (the
    * payloads follow each other in the batch, so a run is one CBOR
    * sequence). All before any listener runs, so a listener that decodes
-   * CBOR itself never interleaves with it. A value that fails to decode
-   * ends its call: it is marked failed and the run goes on from the next
-   * event; error isolation stays per event.
+   * CBOR itself never interleaves with it.
+   *
+   * A run holds only items the native side scanned as self-contained (no
+   * tag whose meaning cbor-x carries from one item to the next), so each
+   * value is what its bytes decode to alone. A value that fails to decode
+   * fails alone: the run goes on from the next event, in windows that
+   * start small and double while they decode cleanly, so that a hostile
+   * event costs about what decoding a few events costs, not a restart over
+   * the whole rest of the run.
    */
   #decodeRuns(batch: Batch): Decoded {
     const n = batch.count
@@ -194,7 +206,7 @@ export class Dispatcher {
   }
 
   #inRun(batch: Batch, i: number): boolean {
-    return batch.lane(i) === LANE_CBOR && batch.wellFormed(i) && this.#route(batch, i).decodes
+    return batch.lane(i) === LANE_CBOR && batch.selfContained(i) && this.#route(batch, i).decodes
   }
 
   #decodeRun(batch: Batch, from: number, to: number, decoded: Decoded): void {
@@ -202,39 +214,77 @@ export class Dispatcher {
     const values = (decoded.values ??= new Array<unknown>(n))
     const state = (decoded.state ??= new Uint8Array(n))
     let next = from
+    let window = to - from
     while (next < to) {
-      const first = next
-      try {
-        decoder.decodeMultiple(batch.bytes.subarray(batch.start(first), batch.end(to - 1)), (value: unknown) => {
-          values[next] = value
-          state[next++] = DECODED
-        })
-      } catch (error) {
-        // `next` is the event whose value threw; the ones before it decoded.
-        if (next < to) {
-          state[next] = FAILED
-          ;(decoded.errors ??= new Map()).set(next, error)
-          next++
-        }
-        continue
+      const end = Math.min(to, next + window)
+      const stopped = this.#decodeWindow(batch, next, end, values, state, decoded)
+      if (stopped === end) {
+        window *= 2
+      } else {
+        window = WINDOW_AFTER_FAILURE
       }
-      // A sequence of well-formed items yields one value per event; fewer
-      // would mean the flags lied: decode the rest one by one.
-      break
+      next = stopped
+    }
+  }
+
+  /**
+   * Decodes events `from` to `to` (exclusive) as one sequence. Returns
+   * `to`, or the event after the one that failed. When the values do not
+   * match the events one for one (the native scan and cbor-x disagree on
+   * where an item ends), every event of the window is decoded alone.
+   */
+  #decodeWindow(batch: Batch, from: number, to: number, values: unknown[], state: Uint8Array, decoded: Decoded): number {
+    let at = from
+    let moreValues = false
+    try {
+      decoder.decodeMultiple(batch.bytes.subarray(batch.start(from), batch.end(to - 1)), (value: unknown) => {
+        if (at === to) {
+          moreValues = true
+          return false
+        }
+        values[at] = value
+        state[at++] = DECODED
+        return true
+      })
+    } catch (error) {
+      // `at` is the event whose value threw; the ones before it decoded.
+      state[at] = FAILED
+      ;(decoded.errors ??= new Map()).set(at, error)
+      return at + 1
+    }
+    if (moreValues || at !== to) {
+      for (let i = from; i < to; i++) this.#decodeAlone(batch, i, values, state, decoded)
+    }
+    return to
+  }
+
+  #decodeAlone(batch: Batch, i: number, values: unknown[], state: Uint8Array, decoded: Decoded): void {
+    try {
+      values[i] = decoder.decode(batch.payload(i))
+      state[i] = DECODED
+    } catch (error) {
+      state[i] = FAILED
+      ;(decoded.errors ??= new Map()).set(i, error)
     }
   }
 
   #reportFromSink(batch: Batch, i: number, lane: number): void {
     const name = batch.name(i)
-    const text = batch.text(i)
+    const { format, ret, text, lost } = batch.report(i)
+    const sink: ReportingSink = { name: name === '' ? undefined : name, format: SINK_FORMATS[format] ?? 'envelope' }
     const meta: EventMeta = { name, seq: batch.seqs[i], lane: 'raw' }
     if (lane === LANE_NATIVE_ERROR) {
-      this.#report('ERR_NATIVE_ERROR', text, meta, undefined)
+      this.#report('ERR_NATIVE_ERROR', text, meta, undefined, { ret, sink })
+      return
+    }
+    if (lane === LANE_REPORTS_LOST) {
+      const what = `${lost} report(s) from native sinks lost: the ring and the report reserve were full; the last one (ret ${ret}): ${text}`
+      this.#report('ERR_REPORTS_LOST', what, undefined, undefined, { ret, sink, lost })
       return
     }
     this.decodeErrors++
     const what = name === '' ? 'An event from a native sink' : `An event "${name}" from a native sink`
-    this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, new TypeError(text))
+    this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, new TypeError(text), { sink })
   }
 
   #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[], decoded: Decoded): void {
@@ -335,13 +385,20 @@ export class Dispatcher {
   }
 
   /** Reports `what` (and, when there is one, the message of its `cause`). */
-  #report(code: EventHubErrorCode, what: string, meta: EventMeta | undefined, cause: unknown): void {
+  #report(
+    code: EventHubErrorCode,
+    what: string,
+    meta: EventMeta | undefined,
+    cause: unknown,
+    extra: Pick<EventHubErrorOptions, 'ret' | 'sink' | 'lost'> = {},
+  ): void {
     const message = cause === undefined ? what : `${what}: ${describeCause(cause)}`
     const error = new EventHubError(message, {
       code,
       eventName: meta === undefined || meta.name === '' ? undefined : meta.name,
       seq: meta?.seq,
       cause,
+      ...extra,
     })
     this.reportError(error)
   }

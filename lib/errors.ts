@@ -5,7 +5,14 @@ export type EventHubErrorCode =
   | 'ERR_LISTENER_THREW'
   | 'ERR_WAIT_TIMEOUT'
   | 'ERR_NATIVE_ERROR'
+  | 'ERR_REPORTS_LOST'
   | 'ERR_FFI_EVENTS_NO_BINDING'
+
+/** The native sink a report came through: its fixed event name (none for an `'envelope'` sink) and its format. */
+export interface ReportingSink {
+  readonly name: string | undefined
+  readonly format: 'envelope' | 'cbor' | 'raw' | 'json'
+}
 
 /** Options of the `EventHubError` constructor. */
 export interface EventHubErrorOptions {
@@ -16,6 +23,12 @@ export interface EventHubErrorOptions {
   seq?: number
   /** The underlying error (a decode failure, what a listener threw or rejected with). */
   cause?: unknown
+  /** `ERR_NATIVE_ERROR`: the library's `ret`, as it sent it. */
+  ret?: number
+  /** `ERR_NATIVE_ERROR`, `ERR_REPORTS_LOST`, and `ERR_EVENT_DECODE` of a malformed input: the sink it came through. */
+  sink?: ReportingSink
+  /** `ERR_REPORTS_LOST`: how many reports were lost since the last such error. */
+  lost?: number
 }
 
 /**
@@ -26,6 +39,16 @@ export class EventHubError extends Error {
   readonly code: EventHubErrorCode
   readonly eventName: string | undefined
   readonly seq: number | undefined
+  /**
+   * `ERR_NATIVE_ERROR`: the `ret` the library passed (non-zero), so that a
+   * warning (nim-ffi's `RET_STALE_WARN`, 3) and a failure (1) can be told
+   * apart. `ERR_REPORTS_LOST`: the last lost report's `ret`.
+   */
+  readonly ret: number | undefined
+  /** The native sink a report came through (see `ReportingSink`). */
+  readonly sink: ReportingSink | undefined
+  /** `ERR_REPORTS_LOST`: reports lost since the last such error. */
+  readonly lost: number | undefined
 
   constructor(message: string, options: EventHubErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
@@ -33,6 +56,9 @@ export class EventHubError extends Error {
     this.code = options.code
     this.eventName = options.eventName
     this.seq = options.seq
+    this.ret = options.ret
+    this.sink = options.sink
+    this.lost = options.lost
   }
 }
 

@@ -5,7 +5,7 @@ import { Batch } from './batch'
 import { Dispatcher, Kind, rethrowLater, takesMeta } from './dispatch'
 import { closedError, EventHubError } from './errors'
 import { holdWhileListening, track, untrack } from './lifetime'
-import { defaultBinding, type BindingModule } from './load'
+import { closeSinksAtExit, defaultBinding, type BindingModule } from './load'
 import { NativeSink } from './sink'
 import type {
   AllEvents,
@@ -118,6 +118,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     if (typeof (binding as { NativeHub?: unknown } | null)?.NativeHub !== 'function') {
       throw invalidValue('advanced.binding', 'must be a binding module exporting NativeHub', binding)
     }
+    closeSinksAtExit(binding)
     validateInteger(options.capacity, 'options.capacity', 1, 1 << 22)
     validateOneOf(options.overflow, 'options.overflow', ['reject', 'dropOldest'] as const)
     validateNumber(options.stallTimeoutMs, 'options.stallTimeoutMs', 0, 2 ** 31)

@@ -1,3 +1,5 @@
+import { isMainThread } from 'node:worker_threads'
+
 import type * as Generated from '../binding'
 import { EventHubError } from './errors'
 
@@ -34,6 +36,24 @@ function firstLoadFailure(error: unknown): Error | undefined {
 
 let loaded: OwnBinding | undefined
 
+const closingAtExit = new WeakSet<object>()
+
+/**
+ * Closes every native sink of `binding`'s addon when the process exits, so
+ * that a library thread still calling after `process.exit()` is refused
+ * instead of reaching a threadsafe function whose environment is going
+ * away. Main thread only: the sink table is process-wide, and a worker's
+ * exit must not close the main thread's sinks (its own hubs close theirs
+ * at its teardown). A binding without `closeAllSinks` (an older embedding
+ * addon) is left alone.
+ */
+export function closeSinksAtExit(binding: object): void {
+  const close = (binding as { closeAllSinks?: () => number }).closeAllSinks
+  if (!isMainThread || typeof close !== 'function' || closingAtExit.has(binding)) return
+  closingAtExit.add(binding)
+  process.once('exit', () => close.call(binding))
+}
+
 /**
  * The generated loader (`binding.js`), loaded on first use. Its own error
  * names neither the platform nor the package; this one does, and keeps the
@@ -43,6 +63,7 @@ export function defaultBinding(): OwnBinding {
   if (loaded !== undefined) return loaded
   try {
     loaded = require('../binding') as OwnBinding
+    closeSinksAtExit(loaded)
     return loaded
   } catch (cause) {
     const platform = platformName()

@@ -10,7 +10,7 @@ use napi_derive::napi;
 #[napi]
 #[derive(Debug, PartialEq, Eq)]
 pub enum EmitRefusal {
-    /// The ring was full under `overflow: 'reject'`; the event is counted as dropped.
+    /// The ring was full under `overflow: 'reject'`; the offer is counted as refused.
     Full = 1,
     /// The hub is closed.
     Closed = 2,

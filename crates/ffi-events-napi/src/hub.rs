@@ -25,7 +25,7 @@ const MAX_SAFE_ID: f64 = 9_007_199_254_740_991.0;
 pub struct HubStats {
     /// Ring capacity.
     pub capacity: u32,
-    /// Events in the ring now.
+    /// Events in the ring now, reserved reports included.
     pub queued: u32,
     /// Deepest the ring was seen.
     pub high_water: u32,
@@ -35,8 +35,12 @@ pub struct HubStats {
     pub delivered: f64,
     /// Of `delivered`: events no listener heard, never copied into JS.
     pub unheard: f64,
-    /// Events refused or pushed out on overflow.
-    pub dropped: f64,
+    /// Offers refused because the ring was full (one per attempt).
+    pub refused: f64,
+    /// Accepted events that never reached JS (`dropOldest`, teardown).
+    pub discarded: f64,
+    /// Reports lost because the ring and the report reserve were full.
+    pub reports_lost: f64,
     /// Batches handed to JS.
     pub batches: f64,
     /// Wake-ups of the JS thread.
@@ -304,7 +308,9 @@ impl NativeHub {
             emitted: stats.emitted as f64,
             delivered: stats.delivered as f64,
             unheard: stats.unheard as f64,
-            dropped: stats.dropped as f64,
+            refused: stats.refused as f64,
+            discarded: stats.discarded as f64,
+            reports_lost: stats.reports_lost as f64,
             batches: stats.batches as f64,
             wakeups: stats.wakeups as f64,
             wake_failures: stats.wake_failures as f64,

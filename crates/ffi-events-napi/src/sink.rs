@@ -84,8 +84,8 @@ pub struct NativeSinkStats {
     pub calls: f64,
     /// Events the ring took, reports included.
     pub accepted: f64,
-    /// Refused: the ring was full.
-    pub dropped: f64,
+    /// Refused: the ring was full (also in the hub's `refused`).
+    pub refused: f64,
     /// Refused: the sink or its hub was closed.
     pub closed: f64,
     /// Refused: larger than `maxEventBytes`.
@@ -162,7 +162,7 @@ impl NativeSink {
         NativeSinkStats {
             calls: s.calls as f64,
             accepted: s.accepted as f64,
-            dropped: s.dropped as f64,
+            refused: s.refused as f64,
             closed: s.closed as f64,
             too_large: s.too_large as f64,
             invalid: s.invalid as f64,
@@ -184,4 +184,13 @@ impl NativeSink {
 #[napi]
 pub fn stale_sink_calls() -> f64 {
     sink_table::stale_calls() as f64
+}
+
+/// Closes every open sink of the process. For the main thread's process
+/// `'exit'` handler: a library thread that calls after `process.exit()`
+/// must be refused, not reach a threadsafe function whose environment is
+/// going away. Returns how many sinks were open.
+#[napi]
+pub fn close_all_sinks() -> u32 {
+    u32::try_from(sink_table::close_all()).unwrap_or(u32::MAX)
 }

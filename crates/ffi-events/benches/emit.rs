@@ -199,8 +199,8 @@ impl Drop for Setup {
             "  [{}] emits {}, refused {} ({:.1}%), batches {}, wake-ups {}",
             self.label,
             stats.emitted,
-            stats.dropped,
-            100.0 * stats.dropped as f64 / stats.emitted.max(1) as f64,
+            stats.refused,
+            100.0 * stats.refused as f64 / stats.emitted.max(1) as f64,
             stats.batches,
             stats.wakeups
         );

@@ -15,7 +15,7 @@ use crate::name::validate_name;
 ///
 /// Every method returns at once. An accepted event gets a hub-unique
 /// sequence number; a full ring refuses it with [`EmitError::Full`] (it is
-/// counted as dropped, and the hub's liveness event `not_responding` tells
+/// counted as refused, and the hub's liveness event `not_responding` tells
 /// the consumer), and a closed hub with [`EmitError::Closed`]. Events from
 /// one thread reach the consumer in the order that thread emitted them.
 ///
@@ -46,7 +46,7 @@ use crate::name::validate_name;
 /// // is empty again, so the episode ends with `responding`.
 /// let names: Vec<_> = batch.iter().map(|e| e.name()).collect();
 /// assert_eq!(names, ["not_responding", "peer_connected", "frame", "responding"]);
-/// assert_eq!(hub.stats().dropped, 1);
+/// assert_eq!(hub.stats().refused, 1);
 /// ```
 #[derive(Clone)]
 pub struct Emitter {
@@ -147,6 +147,14 @@ impl Emitter {
     /// offer path every producer takes.
     pub(crate) fn offer(&self, event: Event) -> Result<u64, EmitError> {
         self.shared.offer(event)
+    }
+
+    /// Queues a report (a library's error, a malformed input): when the
+    /// ring is full it takes the hub's report reserve instead, and only when
+    /// both are full is it lost, counted in `Stats::reports_lost` and
+    /// announced to the consumer with the last lost report.
+    pub(crate) fn offer_report(&self, event: Event) -> Result<u64, EmitError> {
+        self.shared.offer_report(event)
     }
 
     /// The hub's `max_event_bytes`.

@@ -35,14 +35,14 @@ impl std::error::Error for NameError {}
 /// Why [`Emitter::emit`](crate::Emitter::emit) and its siblings refused an event.
 ///
 /// Only [`Full`](EmitError::Full) consumes a sequence number: it is a valid
-/// event that was dropped, and it is counted in [`Stats::dropped`](crate::Stats::dropped).
+/// event that was refused, and it is counted in [`Stats::refused`](crate::Stats::refused).
 /// The other variants are refused before the event exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EmitError {
     /// The ring was full and the hub's overflow policy is
     /// [`Overflow::Reject`](crate::Overflow::Reject).
     Full {
-        /// The sequence number the dropped event was given.
+        /// The sequence number the refused event was given.
         seq: u64,
     },
     /// The hub was closed; nothing will be delivered any more.
@@ -63,7 +63,7 @@ pub enum EmitError {
 impl fmt::Display for EmitError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EmitError::Full { seq } => write!(f, "event {seq} dropped: the ring is full"),
+            EmitError::Full { seq } => write!(f, "event {seq} refused: the ring is full"),
             EmitError::Closed => f.write_str("the hub is closed"),
             EmitError::InvalidName(err) => write!(f, "invalid event name: {err}"),
             EmitError::TooLarge { len, max } => {

@@ -39,15 +39,29 @@ pub enum Lane {
     /// reason (UTF-8); the consumer reports a decode error.
     Malformed = 3,
     /// Not an event: a foreign library reported an error (`ret != 0`). The
-    /// bytes are its message, as it sent them.
+    /// bytes are [`REPORT_HEADER_BYTES`] of header, then its message, as it
+    /// sent it.
     NativeError = 4,
+    /// Not an event: reports were lost because the ring and the report
+    /// reserve were both full. The bytes are the number lost since the last
+    /// such notice (u64, little-endian), then the last lost report's bytes;
+    /// the name is that report's.
+    ReportsLost = 5,
 }
+
+/// Bytes before a report's text: the reporting sink's format (u8: 0
+/// envelope, 1 cbor, 2 raw, 3 json) and the library's `ret` (i32,
+/// little-endian; 0 for a malformed input).
+pub const REPORT_HEADER_BYTES: usize = 5;
 
 impl Lane {
     /// Whether events of this lane are reports for the consumer's error
     /// handlers rather than events for listeners.
     pub fn is_report(self) -> bool {
-        matches!(self, Lane::Malformed | Lane::NativeError)
+        matches!(
+            self,
+            Lane::Malformed | Lane::NativeError | Lane::ReportsLost
+        )
     }
 }
 
@@ -147,13 +161,26 @@ impl Event {
     }
 
     /// A report (a [`Lane::is_report`] lane) about input that came through
-    /// a sink named `name`, or through an unnamed one when `name` is empty.
-    pub(crate) fn report(lane: Lane, name: &str, text: &[u8]) -> Event {
-        debug_assert!(lane.is_report());
+    /// a sink named `name`, or through an unnamed one when `name` is empty:
+    /// the sink's `format` code and the library's `ret` (see
+    /// [`REPORT_HEADER_BYTES`]), then `text`.
+    pub(crate) fn report(lane: Lane, name: &str, format: u8, ret: i32, text: &[u8]) -> Event {
+        debug_assert!(matches!(lane, Lane::Malformed | Lane::NativeError));
         // Longer names were refused when the sink was made; `named` cuts
         // rather than fails: a report must not be lost.
-        let mut event = Event::named(name.as_bytes(), lane, text.len());
+        let mut event = Event::named(name.as_bytes(), lane, REPORT_HEADER_BYTES + text.len());
+        event.data.push(format);
+        event.data.extend_from_slice(&ret.to_le_bytes());
         event.data.extend_from_slice(text);
+        event
+    }
+
+    /// The notice that `lost` reports were lost, the last of them `last`.
+    pub(crate) fn reports_lost(lost: u64, last: &Event) -> Event {
+        let bytes = last.bytes();
+        let mut event = Event::named(last.name_bytes(), Lane::ReportsLost, 8 + bytes.len());
+        event.data.extend_from_slice(&lost.to_le_bytes());
+        event.data.extend_from_slice(bytes);
         event
     }
 

@@ -19,6 +19,10 @@ use crate::stats::Stats;
 use crate::wakeup::Wakeup;
 use crate::workers::{StopToken, Workers};
 
+/// Reports a hub keeps when its ring is full, beyond which a report is lost
+/// (counted, and announced with the last lost report's text).
+pub const REPORT_RESERVE: usize = 64;
+
 /// Wakes the consumer; implemented by the binding (a Node threadsafe
 /// function) or by a test.
 ///
@@ -89,7 +93,20 @@ pub(crate) struct Shared {
     gate: Gate,
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
-    dropped: CachePadded<AtomicU64>,
+    /// Offers refused because the ring was full (one per attempt).
+    refused: CachePadded<AtomicU64>,
+    /// Accepted events that never reached the consumer: pushed out by
+    /// `DropOldest`, or drained while the consumer was shutting down.
+    discarded: AtomicU64,
+    /// Reports (library errors, malformed input) that found the ring full.
+    /// Drains take them all, in sequence order among the ring's events.
+    reports: ArrayQueue<Event>,
+    /// Reports lost because the ring and `reports` were both full (also
+    /// counted in `refused`).
+    reports_lost: AtomicU64,
+    /// The last lost report and how many were lost since the consumer last
+    /// heard of it. `try_lock` only: a producer never waits for it.
+    lost_notice: Mutex<Option<(u64, Event)>>,
     /// The wake-up handshake (`wakeup.rs`): who owns the consumer's
     /// wake-up. Producers claim it after their push, drains release it.
     wakeup: CachePadded<Wakeup>,
@@ -138,10 +155,26 @@ impl Shared {
         }
     }
 
-    /// Whether anything waits for the consumer: ring events or liveness
-    /// events. What the consumer looks at after releasing its wake-up.
+    /// Whether anything waits for the consumer: ring events, reserved
+    /// reports or liveness events. What the consumer looks at after
+    /// releasing its wake-up.
     fn waiting(&self) -> bool {
-        !self.ring.is_empty() || self.liveness.has_pending()
+        !self.ring.is_empty()
+            || !self.reports.is_empty()
+            || self.liveness.has_pending()
+            || self.lost_notice_pending()
+    }
+
+    fn lost_notice_pending(&self) -> bool {
+        self.lost_notice
+            .try_lock()
+            .map_or(true, |notice| notice.is_some())
+    }
+
+    /// Overflow losses so far (refused offers and discarded events): what
+    /// liveness events report.
+    fn overflowed(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed) + self.discarded.load(Ordering::Relaxed)
     }
 
     /// Queues a built event; the common tail of every emit.
@@ -166,7 +199,8 @@ impl Shared {
             },
             Overflow::DropOldest => {
                 if self.ring.force_push(event).is_some() {
-                    self.on_drop();
+                    self.discarded.fetch_add(1, Ordering::Relaxed);
+                    self.on_overflow();
                 }
                 self.wake();
                 Ok(seq)
@@ -174,10 +208,45 @@ impl Shared {
         }
     }
 
+    /// Queues a report: into the ring, or into the report reserve when the
+    /// ring is full; lost (counted, and announced with its text) only when
+    /// both are full.
+    pub(crate) fn offer_report(&self, mut event: Event) -> Result<u64, EmitError> {
+        if self.config.overflow == Overflow::DropOldest {
+            return self.offer(event);
+        }
+        let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        event.set_seq(seq);
+        let refused = match self.ring.push(event) {
+            Ok(()) => {
+                self.wake();
+                return Ok(seq);
+            }
+            Err(refused) => refused,
+        };
+        match self.reports.push(refused) {
+            Ok(()) => {
+                // The ring is full, so a wake-up is pending or a drain is
+                // under way; this covers the rest.
+                self.wake();
+                Ok(seq)
+            }
+            Err(lost) => {
+                self.reports_lost.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut notice) = self.lost_notice.try_lock() {
+                    let count = notice.as_ref().map_or(0, |(count, _)| *count);
+                    *notice = Some((count + 1, lost));
+                }
+                Err(self.refuse(seq))
+            }
+        }
+    }
+
     /// Refuses an emit at once when the ring is full under
     /// `Overflow::Reject`, before its event is built: an overloaded producer
     /// then pays no encoding, no allocation and no copy. It passes the gate
-    /// like any emit, takes its sequence number and counts as dropped.
+    /// like any emit, takes its sequence number and counts as refused.
     /// `None` when the emit should go on; `Closed` once the hub is closed
     /// (its ring may stay full).
     pub(crate) fn refuse_if_full(&self) -> Option<EmitError> {
@@ -193,20 +262,22 @@ impl Shared {
         Some(self.refuse(seq))
     }
 
-    /// Counts the emit numbered `seq` as dropped on a full ring and returns
+    /// Counts the emit numbered `seq` as refused on a full ring and returns
     /// its `Full`. The events that fill the ring were announced by their
-    /// producers; only a liveness event this drop queues needs a wake-up.
+    /// producers; only a liveness event this refusal queues needs a
+    /// wake-up.
     fn refuse(&self, seq: u64) -> EmitError {
-        if self.on_drop() {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        if self.on_overflow() {
             self.wake();
         }
         EmitError::Full { seq }
     }
 
-    /// Counts a dropped event; true when it started a queue-full episode
-    /// (a liveness event is now pending).
-    fn on_drop(&self) -> bool {
-        let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+    /// Notes an overflow loss (already counted); true when it started a
+    /// queue-full episode (a liveness event is now pending).
+    fn on_overflow(&self) -> bool {
+        let overflowed = self.overflowed();
         let capacity = self.ring.capacity();
         // A read first: under overload every emit drops, and an unconditional
         // read-modify-write would bounce this cache line between producers.
@@ -215,17 +286,16 @@ impl Shared {
                 .high_water
                 .fetch_max(capacity, Ordering::Relaxed);
         }
-        self.liveness.on_overflow(capacity, dropped)
+        self.liveness.on_overflow(capacity, overflowed)
     }
 
     pub(crate) fn heartbeat(self: &Arc<Self>) -> Result<(), EmitError> {
         if self.is_closed() {
             return Err(EmitError::Closed);
         }
-        let dropped = self.dropped.load(Ordering::Relaxed);
         if self
             .liveness
-            .on_beat(self.now_ns(), self.ring.len(), dropped)
+            .on_beat(self.now_ns(), self.ring.len(), self.overflowed())
         {
             self.wake();
         }
@@ -254,10 +324,9 @@ fn watch_for_stalls(hub: &Weak<Shared>, stop: &StopToken, timeout: Duration, per
     let timeout_ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
     while stop.sleep(period) {
         let Some(hub) = hub.upgrade() else { return };
-        let dropped = hub.dropped.load(Ordering::Relaxed);
         if hub
             .liveness
-            .check_stall(hub.now_ns(), timeout_ns, hub.ring.len(), dropped)
+            .check_stall(hub.now_ns(), timeout_ns, hub.ring.len(), hub.overflowed())
         {
             hub.wake();
         }
@@ -320,7 +389,11 @@ impl Hub {
             config,
             gate: Gate::default(),
             next_seq: CachePadded::new(AtomicU64::new(1)),
-            dropped: CachePadded::default(),
+            refused: CachePadded::default(),
+            discarded: AtomicU64::new(0),
+            reports: ArrayQueue::new(REPORT_RESERVE),
+            reports_lost: AtomicU64::new(0),
+            lost_notice: Mutex::new(None),
             wakeup: CachePadded::default(),
             drains: CachePadded::default(),
             wakeups: AtomicU64::new(0),
@@ -371,7 +444,10 @@ impl Hub {
     /// events oldest first, within `limits`. Ring events whose name has no
     /// listener in the [`Registry`] (and no listener of every event) are
     /// taken but left out: they count as delivered and as
-    /// [`Stats::unheard`]. Reports from sinks are always handed over.
+    /// [`Stats::unheard`]. Reports from sinks are always handed over: the
+    /// ones that found the ring full (the report reserve) all go in this
+    /// drain, each before the first ring event with a later sequence
+    /// number, and a notice of lost reports follows them.
     ///
     /// Call it from one thread at a time (the consumer's). When the ring is
     /// left empty, a queue-full episode ends and its `responding` event is
@@ -390,8 +466,14 @@ impl Hub {
         // The registry says once per drain, under its lock, which names
         // anyone listens to: events nobody hears are not handed over.
         let mut hearing = hub.registry.hearing();
+        let mut reserved = hub.reports.pop();
         while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
             let Some(event) = hub.ring.pop() else { break };
+            while let Some(report) = reserved.take_if(|r| r.seq() < event.seq()) {
+                out.push(report);
+                taken += 1;
+                reserved = hub.reports.pop();
+            }
             bytes += event.bytes().len();
             taken += 1;
             if event.lane().is_report() || hearing.hears(event.name_bytes()) {
@@ -401,13 +483,26 @@ impl Hub {
             }
         }
         drop(hearing);
+        // The reserve holds at most `REPORT_RESERVE`: take them all.
+        while let Some(report) = reserved.take().or_else(|| hub.reports.pop()) {
+            out.push(report);
+            taken += 1;
+        }
+        let notice = hub
+            .lost_notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some((lost, last)) = notice {
+            out.push(Event::reports_lost(lost, &last));
+        }
         hub.drains
             .delivered
             .fetch_add(taken as u64, Ordering::Relaxed);
         if unheard > 0 {
             hub.drains.unheard.fetch_add(unheard, Ordering::Relaxed);
         }
-        if hub.ring.is_empty() && hub.liveness.on_drained(hub.dropped.load(Ordering::Relaxed)) {
+        if hub.ring.is_empty() && hub.liveness.on_drained(hub.overflowed()) {
             hub.liveness.take_pending(out);
         }
         let events = out.len() - start;
@@ -432,14 +527,14 @@ impl Hub {
 
     /// Records that `events` drained events never reached the consumer (it
     /// failed to take them, for example while shutting down): they move
-    /// from `delivered` to `dropped`, so the books still balance.
+    /// from `delivered` to `discarded`, so the books still balance.
     pub fn report_undelivered(&self, events: usize) {
         let events = events as u64;
         self.shared
             .drains
             .delivered
             .fetch_sub(events, Ordering::Relaxed);
-        self.shared.dropped.fetch_add(events, Ordering::Relaxed);
+        self.shared.discarded.fetch_add(events, Ordering::Relaxed);
     }
 
     /// Starts a thread the hub owns. It gets a new [`Emitter`] and a
@@ -484,11 +579,12 @@ impl Hub {
     /// A snapshot of the hub's counters.
     pub fn stats(&self) -> Stats {
         let hub = &*self.shared;
-        // Read `delivered` and `dropped` before `next_seq` so that a
-        // concurrent emit can only make `emitted` look larger, never smaller.
+        // Read the outcomes before `next_seq` so that a concurrent emit can
+        // only make `emitted` look larger, never smaller.
         let delivered = hub.drains.delivered.load(Ordering::Acquire);
-        let dropped = hub.dropped.load(Ordering::Acquire);
-        let queued = hub.ring.len();
+        let refused = hub.refused.load(Ordering::Acquire);
+        let discarded = hub.discarded.load(Ordering::Acquire);
+        let queued = hub.ring.len() + hub.reports.len();
         Stats {
             capacity: hub.ring.capacity(),
             queued,
@@ -496,7 +592,9 @@ impl Hub {
             emitted: hub.next_seq.load(Ordering::Acquire) - 1,
             delivered,
             unheard: hub.drains.unheard.load(Ordering::Relaxed),
-            dropped,
+            refused,
+            discarded,
+            reports_lost: hub.reports_lost.load(Ordering::Relaxed),
             batches: hub.drains.batches.load(Ordering::Relaxed),
             wakeups: hub.wakeups.load(Ordering::Relaxed),
             wake_failures: hub.wake_failures.load(Ordering::Relaxed),

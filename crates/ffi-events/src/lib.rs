@@ -15,11 +15,14 @@
 //!
 //! # Loss is counted
 //! Every valid emit takes a sequence number from one counter, accepted or
-//! not. A full ring refuses the event ([`EmitError::Full`]) or, with
-//! [`Overflow::DropOldest`], drops the oldest one; either way
-//! [`Stats::dropped`] counts it, so `emitted == delivered + dropped + queued`
-//! whenever no emit is in flight, and the sequence numbers a consumer never
-//! saw are exactly the dropped ones.
+//! not. A full ring refuses the event ([`EmitError::Full`], counted in
+//! [`Stats::refused`]) or, with [`Overflow::DropOldest`], pushes the oldest
+//! one out (counted in [`Stats::discarded`]), so
+//! `emitted == delivered + refused + discarded + queued` whenever no emit
+//! or drain is in progress, and the sequence numbers a consumer never saw
+//! are exactly the refused, discarded and unheard ones. A sink's reports
+//! (a library's error, a malformed input) are not refused by a full ring
+//! while the report reserve ([`REPORT_RESERVE`]) has room.
 //!
 //! # Liveness
 //! The first overflow of an episode queues a [`NOT_RESPONDING`] event with
@@ -89,10 +92,10 @@ pub use config::{HubConfig, Overflow, MAX_CAPACITY, MAX_EVENT_BYTES, SLOT_BYTES}
 pub use emitter::Emitter;
 pub use envelope::encode_envelope;
 pub use error::{ConfigError, EmitError, NameError, SpawnError};
-pub use event::{Event, Lane, INLINE_BYTES};
+pub use event::{Event, Lane, INLINE_BYTES, REPORT_HEADER_BYTES};
 pub use foreign::Malformed;
 pub use hrtime::hrtime_ns;
-pub use hub::{DrainLimits, Drained, Hub, Notify, SourceHandle};
+pub use hub::{DrainLimits, Drained, Hub, Notify, SourceHandle, REPORT_RESERVE};
 pub use liveness::{LivenessPayload, Reason, NOT_RESPONDING, RESPONDING};
 pub use name::{validate_name, MAX_NAME_BYTES};
 pub use registry::{Filter, ListenerId, Registry};

@@ -23,7 +23,7 @@ pub const RESPONDING: &str = "responding";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// The ring was full and an event was dropped.
+    /// The ring was full and an event was overflowed.
     QueueFull,
     /// A producer that called `heartbeat()` stopped calling it for longer
     /// than the stall timeout.
@@ -37,8 +37,9 @@ pub struct LivenessPayload {
     pub reason: Reason,
     /// Events in the ring when the event was made.
     pub queued: u64,
-    /// The hub's dropped counter when the event was made.
-    pub dropped: u64,
+    /// The hub's overflow losses when the event was made: offers refused
+    /// plus events discarded because the ring was full.
+    pub overflowed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -82,33 +83,33 @@ impl Liveness {
         true
     }
 
-    /// An event was dropped: starts a queue-full episode unless one is on.
-    pub(crate) fn on_overflow(&self, queued: usize, dropped: u64) -> bool {
+    /// An event was overflowed: starts a queue-full episode unless one is on.
+    pub(crate) fn on_overflow(&self, queued: usize, overflowed: u64) -> bool {
         let payload = LivenessPayload {
             reason: Reason::QueueFull,
             queued: queued as u64,
-            dropped,
+            overflowed,
         };
         self.transition(&self.queue_stuck, true, payload)
     }
 
     /// The consumer found the ring empty: ends a queue-full episode.
-    pub(crate) fn on_drained(&self, dropped: u64) -> bool {
+    pub(crate) fn on_drained(&self, overflowed: u64) -> bool {
         let payload = LivenessPayload {
             reason: Reason::QueueFull,
             queued: 0,
-            dropped,
+            overflowed,
         };
         self.transition(&self.queue_stuck, false, payload)
     }
 
     /// A producer beat at `now_ns`: ends a stall episode.
-    pub(crate) fn on_beat(&self, now_ns: u64, queued: usize, dropped: u64) -> bool {
+    pub(crate) fn on_beat(&self, now_ns: u64, queued: usize, overflowed: u64) -> bool {
         self.last_beat_ns.store(now_ns.max(1), Ordering::Release);
         let payload = LivenessPayload {
             reason: Reason::Stalled,
             queued: queued as u64,
-            dropped,
+            overflowed,
         };
         self.transition(&self.stalled, false, payload)
     }
@@ -119,7 +120,7 @@ impl Liveness {
         now_ns: u64,
         timeout_ns: u64,
         queued: usize,
-        dropped: u64,
+        overflowed: u64,
     ) -> bool {
         let last = self.last_beat_ns.load(Ordering::Acquire);
         if last == 0 || now_ns.saturating_sub(last) <= timeout_ns {
@@ -128,7 +129,7 @@ impl Liveness {
         let payload = LivenessPayload {
             reason: Reason::Stalled,
             queued: queued as u64,
-            dropped,
+            overflowed,
         };
         self.transition(&self.stalled, true, payload)
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::emitter::Emitter;
 use crate::error::EmitError;
-use crate::event::{Event, Lane};
+use crate::event::{Event, Lane, REPORT_HEADER_BYTES};
 use crate::foreign::{check_item, split_envelope, Malformed};
 use crate::name::validate_name;
 
@@ -29,6 +29,17 @@ pub enum SinkFormat {
 }
 
 impl SinkFormat {
+    /// The format's code in a report's header (see
+    /// [`REPORT_HEADER_BYTES`](crate::REPORT_HEADER_BYTES)).
+    pub fn code(self) -> u8 {
+        match self {
+            SinkFormat::Envelope => 0,
+            SinkFormat::Cbor => 1,
+            SinkFormat::Raw => 2,
+            SinkFormat::Json => 3,
+        }
+    }
+
     /// The format's name as the JavaScript API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,7 +58,7 @@ pub enum SinkStatus {
     /// The ring took the event (or the report of a malformed input or a
     /// library error).
     Accepted = 0,
-    /// The ring was full; the event is counted as dropped.
+    /// The ring was full; the event is counted as refused.
     Full = 1,
     /// The sink or its hub is closed, or the handle is stale.
     Closed = 2,
@@ -97,8 +108,8 @@ pub struct SinkStats {
     /// Events the ring took, reports of malformed input and of library
     /// errors included.
     pub accepted: u64,
-    /// Refused because the ring was full (also in the hub's `dropped`).
-    pub dropped: u64,
+    /// Refused because the ring was full (also in the hub's `refused`).
+    pub refused: u64,
     /// Refused because the sink or its hub was closed.
     pub closed: u64,
     /// Refused because the bytes exceed the hub's `max_event_bytes`.
@@ -116,7 +127,7 @@ pub struct SinkStats {
 #[derive(Debug, Default)]
 struct Counters {
     accepted: AtomicU64,
-    dropped: AtomicU64,
+    refused: AtomicU64,
     closed: AtomicU64,
     too_large: AtomicU64,
     invalid: AtomicU64,
@@ -182,7 +193,7 @@ impl Sink {
         let stats = SinkStats {
             calls: 0,
             accepted: load(&c.accepted),
-            dropped: load(&c.dropped),
+            refused: load(&c.refused),
             closed: load(&c.closed),
             too_large: load(&c.too_large),
             invalid: load(&c.invalid),
@@ -190,7 +201,7 @@ impl Sink {
             malformed: load(&c.malformed),
         };
         SinkStats {
-            calls: stats.accepted + stats.dropped + stats.closed + stats.too_large + stats.invalid,
+            calls: stats.accepted + stats.refused + stats.closed + stats.too_large + stats.invalid,
             ..stats
         }
     }
@@ -205,7 +216,7 @@ impl Sink {
         let c = &self.counters;
         let counter = match status {
             SinkStatus::Accepted => &c.accepted,
-            SinkStatus::Full => &c.dropped,
+            SinkStatus::Full => &c.refused,
             SinkStatus::Closed => &c.closed,
             SinkStatus::Invalid => &c.invalid,
             SinkStatus::TooLarge => &c.too_large,
@@ -225,12 +236,24 @@ impl Sink {
         self.count(status)
     }
 
+    /// Offers a report; see [`Emitter::offer_report`] for why a full ring
+    /// does not lose it.
+    fn offer_report(&self, emitter: &Emitter, event: Event) -> SinkStatus {
+        let status = match emitter.offer_report(event) {
+            Ok(_) => SinkStatus::Accepted,
+            Err(EmitError::Closed) => SinkStatus::Closed,
+            Err(_) => SinkStatus::Full,
+        };
+        self.count(status)
+    }
+
     fn report(&self, emitter: &Emitter, malformed: Malformed) -> SinkStatus {
         self.counters.malformed.fetch_add(1, Ordering::Relaxed);
         let reason = malformed.to_string();
-        self.offer(
+        let code = self.format.code();
+        self.offer_report(
             emitter,
-            Event::report(Lane::Malformed, &self.name, reason.as_bytes()),
+            Event::report(Lane::Malformed, &self.name, code, 0, reason.as_bytes()),
         )
     }
 
@@ -246,17 +269,29 @@ impl Sink {
         let Some(msg) = msg else {
             return self.count(SinkStatus::Invalid);
         };
+        if ret != 0 {
+            // A library's error is never refused for its size or a full
+            // ring: its text is cut to `max_event_bytes`, and it takes the
+            // report reserve when the ring is full.
+            self.counters.native_errors.fetch_add(1, Ordering::Relaxed);
+            let room = emitter
+                .max_event_bytes()
+                .saturating_sub(REPORT_HEADER_BYTES);
+            let text = &msg[..msg.len().min(room)];
+            let code = self.format.code();
+            let event = Event::report(Lane::NativeError, &self.name, code, ret, text);
+            return self.offer_report(emitter, event);
+        }
         if msg.len() > emitter.max_event_bytes() {
             return self.count(SinkStatus::TooLarge);
         }
+        // An event refused on a full ring is not parsed: an overloaded
+        // library pays no decoding (input found malformed is reported only
+        // when the ring had room for the event).
         match emitter.refuse_if_full() {
             Some(EmitError::Closed) => return self.count(SinkStatus::Closed),
             Some(_) => return self.count(SinkStatus::Full),
             None => {}
-        }
-        if ret != 0 {
-            self.counters.native_errors.fetch_add(1, Ordering::Relaxed);
-            return self.offer(emitter, Event::report(Lane::NativeError, &self.name, msg));
         }
         let event = match self.format {
             SinkFormat::Envelope => match split_envelope(msg) {
@@ -325,6 +360,15 @@ mod tests {
         out
     }
 
+    /// The events a drain handed over, less the hub's own liveness events.
+    fn without_liveness(events: Vec<Event>) -> Vec<Event> {
+        let liveness = [crate::NOT_RESPONDING, crate::RESPONDING];
+        events
+            .into_iter()
+            .filter(|e| !liveness.contains(&e.name()))
+            .collect()
+    }
+
     #[test]
     fn an_envelope_becomes_an_event_of_its_event_type() {
         let hub = Hub::new(HubConfig::default()).unwrap();
@@ -356,11 +400,12 @@ mod tests {
         assert_eq!(sink.on_callback(&emitter, 0, None), SinkStatus::Invalid);
         let events = drain(&hub);
         assert_eq!(events[0].lane(), Lane::Malformed);
-        assert_eq!(events[0].bytes(), Malformed::NotAMap.to_string().as_bytes());
-        assert_eq!(
-            (events[1].lane(), events[1].bytes()),
-            (Lane::NativeError, &b"boom"[..])
-        );
+        let reason = Malformed::NotAMap.to_string();
+        assert_eq!(&events[0].bytes()[..REPORT_HEADER_BYTES], &[0, 0, 0, 0, 0]);
+        assert_eq!(&events[0].bytes()[REPORT_HEADER_BYTES..], reason.as_bytes());
+        // The envelope format's code, then `ret` = 1, then the text.
+        assert_eq!(events[1].lane(), Lane::NativeError);
+        assert_eq!(events[1].bytes(), b"\x00\x01\x00\x00\x00boom");
         let stats = sink.stats();
         assert_eq!((stats.calls, stats.accepted, stats.invalid), (3, 2, 1));
         assert_eq!((stats.malformed, stats.native_errors), (1, 1));
@@ -396,13 +441,83 @@ mod tests {
             (
                 stats.calls,
                 stats.accepted,
-                stats.dropped,
+                stats.refused,
                 stats.too_large,
                 stats.closed
             ),
             (4, 1, 1, 1, 1)
         );
-        assert_eq!(hub.stats().dropped, 1);
+        assert_eq!(hub.stats().refused, 1);
+    }
+
+    #[test]
+    fn a_library_error_on_a_full_ring_takes_the_report_reserve_in_sequence_order() {
+        let hub = Hub::new(HubConfig {
+            capacity: 2,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        let sink = Sink::new(SinkFormat::Raw, Some("frame")).unwrap();
+        let call = |ret, msg: &[u8]| sink.on_callback(&emitter, ret, Some(msg));
+        assert_eq!(call(0, b"a"), SinkStatus::Accepted);
+        assert_eq!(call(0, b"b"), SinkStatus::Accepted);
+        assert_eq!(call(0, b"c"), SinkStatus::Full);
+        assert_eq!(call(3, b"stale"), SinkStatus::Accepted);
+        assert_eq!(call(1, b"fatal"), SinkStatus::Accepted);
+        let stats = hub.stats();
+        assert_eq!((stats.queued, stats.refused, stats.reports_lost), (4, 1, 0));
+        let events = without_liveness(drain(&hub));
+        let seqs: Vec<u64> = events.iter().map(Event::seq).collect();
+        assert_eq!(seqs, [1, 2, 4, 5]);
+        // The raw format's code (2) and each `ret`, as the library sent it.
+        assert_eq!(events[2].bytes(), b"\x02\x03\x00\x00\x00stale");
+        assert_eq!(events[3].bytes(), b"\x02\x01\x00\x00\x00fatal");
+        let stats = hub.stats();
+        assert_eq!(
+            stats.emitted,
+            stats.delivered + stats.refused + stats.discarded + stats.queued as u64
+        );
+    }
+
+    #[test]
+    fn reports_past_the_reserve_are_counted_and_the_last_one_announced() {
+        let hub = Hub::new(HubConfig {
+            capacity: 1,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        let sink = Sink::new(SinkFormat::Envelope, None).unwrap();
+        assert_eq!(
+            sink.on_callback(&emitter, 0, Some(&[0x01])),
+            SinkStatus::Accepted
+        );
+        for i in 0..crate::REPORT_RESERVE + 3 {
+            let status = sink.on_callback(&emitter, 7, Some(format!("error {i}").as_bytes()));
+            let expected = if i < crate::REPORT_RESERVE {
+                SinkStatus::Accepted
+            } else {
+                SinkStatus::Full
+            };
+            assert_eq!(status, expected, "report {i}");
+        }
+        let stats = hub.stats();
+        assert_eq!((stats.reports_lost, stats.refused), (3, 3));
+        let events = without_liveness(drain(&hub));
+        // The ring's event, the reserve, then the notice of the lost ones.
+        assert_eq!(events.len(), 1 + crate::REPORT_RESERVE + 1);
+        let notice = events.last().unwrap();
+        assert_eq!(notice.lane(), Lane::ReportsLost);
+        let last = format!("error {}", crate::REPORT_RESERVE + 2);
+        let mut expected = 3u64.to_le_bytes().to_vec();
+        expected.extend_from_slice(&[0, 7, 0, 0, 0]);
+        expected.extend_from_slice(last.as_bytes());
+        assert_eq!(notice.bytes(), &expected[..]);
+        // Announced once.
+        assert!(without_liveness(drain(&hub)).is_empty());
     }
 
     #[test]

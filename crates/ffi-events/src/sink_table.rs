@@ -438,10 +438,10 @@ mod tests {
         let stats = sink.stats();
         assert_eq!(stats.calls + stale, calls);
         assert_eq!(stats.accepted, accepted);
-        assert_eq!(stats.accepted + stats.dropped + stats.closed, stats.calls);
+        assert_eq!(stats.accepted + stats.refused + stats.closed, stats.calls);
         assert!(stats.closed + stale > 0, "calls went on after the close");
         let hub_stats = hub.stats();
-        assert_eq!(hub_stats.emitted, stats.accepted + stats.dropped);
+        assert_eq!(hub_stats.emitted, stats.accepted + stats.refused);
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct BurstOptions {
     /// `'drop'` (default): a refused event is counted and skipped, as a
     /// producer that must never wait does. `'retry'`: the thread backs off
     /// and emits the same event again until the ring takes it, as a
-    /// lossless producer does; every refusal still counts as dropped in the
+    /// lossless producer does; every refusal still counts as refused in the
     /// hub's stats.
     pub on_full: Option<String>,
     /// Time every emit and report the slowest in `maxEmitNs` (costs a clock
@@ -49,8 +49,9 @@ pub struct BurstOptions {
 pub struct BurstResult {
     /// Events accepted by the hub.
     pub emitted: f64,
-    /// Events refused because the ring was full and not retried.
-    pub rejected: f64,
+    /// Events lost for good: refused because the ring was full, and not
+    /// retried (`onFull: 'drop'`).
+    pub lost: f64,
     /// Refusals followed by a retry (`onFull: 'retry'`).
     pub retried: f64,
     /// Events not attempted because the hub closed or the burst was stopped.
@@ -86,7 +87,7 @@ type Resolver = Box<dyn FnOnce(Env) -> Result<BurstResult> + Send>;
 /// Shared by the burst's threads; the last one to finish resolves.
 struct Progress {
     emitted: AtomicU64,
-    rejected: AtomicU64,
+    lost: AtomicU64,
     retried: AtomicU64,
     skipped: AtomicU64,
     max_emit_ns: AtomicU64,
@@ -124,7 +125,7 @@ impl Progress {
             .map_or(true, |c| c.torn_down.load(Ordering::Acquire));
         let result = BurstResult {
             emitted: self.emitted.load(Ordering::Acquire) as f64,
-            rejected: self.rejected.load(Ordering::Acquire) as f64,
+            lost: self.lost.load(Ordering::Acquire) as f64,
             retried: self.retried.load(Ordering::Acquire) as f64,
             skipped: self.skipped.load(Ordering::Acquire) as f64,
             max_emit_ns: self.max_emit_ns.load(Ordering::Acquire) as f64,
@@ -191,7 +192,7 @@ pub fn start_burst<'env>(
     let threads = options.threads as u64;
     let progress = Arc::new(Progress {
         emitted: AtomicU64::new(0),
-        rejected: AtomicU64::new(0),
+        lost: AtomicU64::new(0),
         retried: AtomicU64::new(0),
         skipped: AtomicU64::new(0),
         max_emit_ns: AtomicU64::new(0),
@@ -255,7 +256,7 @@ impl Job<'_> {
     fn run(&self, emitter: &Emitter, stop: &StopToken, progress: &Progress) {
         let mut raw = vec![0u8; self.payload_bytes];
         let data = vec![0u8; self.payload_bytes];
-        let (mut emitted, mut rejected, mut retried) = (0u64, 0u64, 0u64);
+        let (mut emitted, mut lost, mut retried) = (0u64, 0u64, 0u64);
         let mut refused_in_a_row = 0u32;
         let mut i = 0u64;
         let mut slowest = 0u64;
@@ -305,14 +306,14 @@ impl Job<'_> {
                     }
                     continue;
                 }
-                Err(EmitError::Full { .. }) => rejected += 1,
+                Err(EmitError::Full { .. }) => lost += 1,
                 Err(_) => break,
             }
             refused_in_a_row = 0;
             i += 1;
         }
         progress.emitted.fetch_add(emitted, Ordering::AcqRel);
-        progress.rejected.fetch_add(rejected, Ordering::AcqRel);
+        progress.lost.fetch_add(lost, Ordering::AcqRel);
         progress.retried.fetch_add(retried, Ordering::AcqRel);
         progress.skipped.fetch_add(self.share - i, Ordering::AcqRel);
         progress.max_emit_ns.fetch_max(slowest, Ordering::AcqRel);
