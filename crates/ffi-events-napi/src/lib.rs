@@ -64,7 +64,8 @@ pub use errors::EmitRefusal;
 pub use hub::{HubStats, NativeHub};
 pub use options::HubOptions;
 pub use sink::{
-    ffi_events_emit, ffi_events_sink_callback, stale_sink_calls, NativeSink, NativeSinkStats,
+    close_all_sinks, ffi_events_emit, ffi_events_sink_callback, stale_sink_calls, NativeSink,
+    NativeSinkStats,
 };
 pub use sources::{
     start_burst, start_ticker, BurstOptions, BurstResult, SourceControl, TickerOptions,
