@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>|latency|memory|foreign]`
+// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>|latency|memory|foreign|malformed]`
 //
 // ffi-events against the alternatives a user would pick, side by side in one
 // run: (a) hand-written napi-rs (one ThreadsafeFunction call per event,
@@ -31,6 +31,7 @@ import {
   fmtRatio,
   fmtUs,
   latencyTable,
+  malformedTable,
   memoryTable,
   ratios,
   scenarioTable,
@@ -296,6 +297,11 @@ async function main() {
       `\n── memory: ${m.events / 1e6} M events through one hub (${m.payload}) in ${m.seconds.toFixed(1)} s ──\n${memoryTable(m)}\n` +
         `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB (V8 heap total ${signed(m.heapTotalGrowthMB)} MB, outside it ${signed(m.outsideHeapGrowthMB)} MB) · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.dropped}   [${elapsed()}]`,
     )
+  }
+
+  if (!ONLY || ONLY === 'malformed') {
+    results.malformed = await runJob({ kind: 'malformed', reps: QUICK ? 10 : 300 })
+    log(`\n── a malformed event against a good one: delivery time per event in ${results.malformed.batch}-event batches ──\n${malformedTable(results.malformed)}   [${elapsed()}]`)
   }
 
   if (!NO_CRITERION && !ONLY) {

@@ -236,6 +236,7 @@ export class Dispatcher {
   #decodeWindow(batch: Batch, from: number, to: number, values: unknown[], state: Uint8Array, decoded: Decoded): number {
     let at = from
     let moreValues = false
+    const stackTraceLimit = quietErrors()
     try {
       decoder.decodeMultiple(batch.bytes.subarray(batch.start(from), batch.end(to - 1)), (value: unknown) => {
         if (at === to) {
@@ -251,6 +252,8 @@ export class Dispatcher {
       state[at] = FAILED
       ;(decoded.errors ??= new Map()).set(at, error)
       return at + 1
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit
     }
     if (moreValues || at !== to) {
       for (let i = from; i < to; i++) this.#decodeAlone(batch, i, values, state, decoded)
@@ -259,12 +262,15 @@ export class Dispatcher {
   }
 
   #decodeAlone(batch: Batch, i: number, values: unknown[], state: Uint8Array, decoded: Decoded): void {
+    const stackTraceLimit = quietErrors()
     try {
       values[i] = decoder.decode(batch.payload(i))
       state[i] = DECODED
     } catch (error) {
       state[i] = FAILED
       ;(decoded.errors ??= new Map()).set(i, error)
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit
     }
   }
 
@@ -338,10 +344,13 @@ export class Dispatcher {
     if (state === FAILED) {
       cause = decoded.errors?.get(i)
     } else {
+      const stackTraceLimit = quietErrors()
       try {
         return decoder.decode(batch.payload(i))
       } catch (error) {
         cause = error
+      } finally {
+        Error.stackTraceLimit = stackTraceLimit
       }
     }
     this.#decodeFailed(batch, i, lane, 'is not a valid CBOR payload', cause)
@@ -393,13 +402,23 @@ export class Dispatcher {
     extra: Pick<EventHubErrorOptions, 'ret' | 'sink' | 'lost'> = {},
   ): void {
     const message = cause === undefined ? what : `${what}: ${describeCause(cause)}`
-    const error = new EventHubError(message, {
-      code,
-      eventName: meta === undefined || meta.name === '' ? undefined : meta.name,
-      seq: meta?.seq,
-      cause,
-      ...extra,
-    })
+    // A report's own stack would show only this dispatch loop (what went
+    // wrong is in its message, its `cause` and its fields), and capturing
+    // it costs more than delivering an event: a flood of bad input must
+    // not cost much more than a flood of good input.
+    const stackTraceLimit = quietErrors()
+    let error: EventHubError
+    try {
+      error = new EventHubError(message, {
+        code,
+        eventName: meta === undefined || meta.name === '' ? undefined : meta.name,
+        seq: meta?.seq,
+        cause,
+        ...extra,
+      })
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit
+    }
     this.reportError(error)
   }
 
@@ -435,6 +454,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
     (typeof value === 'object' || typeof value === 'function') &&
     typeof (value as { then?: unknown }).then === 'function'
   )
+}
+
+/**
+ * Turns stack capture off and returns the limit to restore. For decodes: a
+ * failing payload's error (the `cause` of its `ERR_EVENT_DECODE`) would
+ * only point into cbor-x, and capturing that stack costs more than
+ * decoding the event.
+ */
+function quietErrors(): number {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  return limit
 }
 
 /** Surfaces an error as an uncaught exception without unwinding through native code. */

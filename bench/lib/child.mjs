@@ -20,6 +20,7 @@ import {
   sleep,
 } from './common.mjs'
 import { foreign } from './foreign.mjs'
+import { malformedCost } from './malformed.mjs'
 
 const { EventHub, sources } = require(LIB_ROOT)
 const baseline = require(BASELINE_NODE)
@@ -465,6 +466,7 @@ process.once('message', async (job) => {
     else if (job.kind === 'latency') result = await latency(job)
     else if (job.kind === 'memory') result = await memory(job)
     else if (job.kind === 'foreign') result = await foreign(job)
+    else if (job.kind === 'malformed') result = await malformedCost(job)
     else throw new Error(`unknown job ${job.kind}`)
     process.send({ ok: true, result }, () => process.exit(0))
   } catch (error) {

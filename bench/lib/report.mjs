@@ -124,6 +124,23 @@ export function memoryTable(mem, md = false) {
   )
 }
 
+/** The malformed-event row: delivery time per event by mix, and what one malformed event costs against a good one. */
+export function malformedTable(m, md = false) {
+  const rows = m.rows.map((r) => [
+    r.label,
+    fmtNs(r.perEventNs),
+    r.perBadNs === null ? '—' : fmtNs(r.perBadNs),
+    r.badVsGood === null ? '—' : `${r.badVsGood.toFixed(1)}x`,
+    r.perBadNs === null ? '—' : `${(r.perBadNs / m.alone.malformedNs).toFixed(2)}x`,
+  ])
+  const note = `decoding alone in a plain loop: good ${fmtNs(m.alone.goodNs)}, malformed ${fmtNs(m.alone.malformedNs)} (each error caught)`
+  return `${(md ? markdown : table)(
+    ['batch', 'per event', 'per malformed event', 'malformed vs good', 'malformed vs decoding it alone'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r'],
+  )}\n${note}`
+}
+
 export function criterionTable(crit, md = false) {
   const rows = crit.map((c) => [c.id, `${c.mean.toFixed(1)} ns`, `${c.low.toFixed(1)}–${c.high.toFixed(1)} ns`])
   return (md ? markdown : table)(['benchmark', 'mean', '95% CI'], rows, ['l', 'r', 'r'])

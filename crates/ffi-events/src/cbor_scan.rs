@@ -15,9 +15,13 @@
 //! (6, 51 and the prefix and suffix ranges 216–223, 225–255, 27647–28671,
 //! 28704–32767), bundled strings (14, 15 and 0xdff9), record definitions
 //! and records (105 and everything from 0xdff9 up), and tag 259, which
-//! switches the decoder's map mode. An item holding any of them is not
-//! *self-contained*: the consumer decodes it on its own, so that no item
-//! can change or swallow another.
+//! switches the decoder's map mode. Its native string extractor also reads
+//! ahead, past the item being decoded, and parses the heads of later byte
+//! and text strings by itself: it takes an indefinite-length head as a
+//! length of 31 and refuses 8-byte lengths, so such a string in a later
+//! item would make an earlier one fail or read the wrong strings. An item
+//! holding any of these is not *self-contained*: the consumer decodes it
+//! on its own, so that no item can change, swallow or break another.
 
 use crate::foreign::Malformed;
 
@@ -104,6 +108,11 @@ pub(crate) fn scan_item(bytes: &[u8]) -> Result<Item, Malformed> {
                 31 if (2..=5).contains(&major) => None,
                 _ => return Err(Malformed::NotWellFormed),
             };
+            if (major == 2 || major == 3) && (info == 27 || info == 31) {
+                // Heads the consumer's string extractor misreads (see the
+                // module docs).
+                self_contained = false;
+            }
             let left = (bytes.len() - at) as u64;
             let opens = match (major, argument) {
                 (0 | 1, _) => None,
@@ -193,8 +202,8 @@ mod tests {
         // Indefinite lengths: array, map, chunked strings, empty ones.
         assert_eq!(scan(&[0x9f, 0x01, 0x9f, 0xff, 0xff]), Ok((5, true)));
         assert_eq!(scan(&[0xbf, 0x01, 0x02, 0xff]), Ok((4, true)));
-        assert_eq!(scan(&[0x5f, 0x41, 7, 0x40, 0xff]), Ok((5, true)));
-        assert_eq!(scan(&[0x7f, 0xff]), Ok((2, true)));
+        assert_eq!(scan(&[0x5f, 0x41, 7, 0x40, 0xff]), Ok((5, false)));
+        assert_eq!(scan(&[0x7f, 0xff]), Ok((2, false)));
     }
 
     #[test]
@@ -274,12 +283,17 @@ mod tests {
     }
 
     #[test]
-    fn tags_that_reach_past_their_item_mark_it_not_self_contained() {
+    fn tags_and_strings_that_reach_past_their_item_mark_it_not_self_contained() {
         // tag 28 (shared value) inside an array.
         assert_eq!(scan(&[0x81, 0xd8, 0x1c, 0x01]), Ok((4, false)));
         // tag 0xdff9 (bundled strings), tag 0xe000 (a record).
         assert_eq!(scan(&[0xd9, 0xdf, 0xf9, 0x80]), Ok((4, false)));
         assert_eq!(scan(&[0xd9, 0xe0, 0x00, 0x81, 0x02]), Ok((5, false)));
+        // Strings the decoder's extractor misreads when it reads ahead.
+        assert_eq!(scan(&[0x7f, 0x61, b'a', 0xff]), Ok((4, false)));
+        assert_eq!(scan(&[0x81, 0x5f, 0xff]), Ok((3, false)));
+        assert_eq!(scan(&[0x7b, 0, 0, 0, 0, 0, 0, 0, 1, b'a']), Ok((10, false)));
+        assert_eq!(scan(&[0x7a, 0, 0, 0, 1, b'a']), Ok((6, true)));
         for tag in [
             6u64,
             14,
