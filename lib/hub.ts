@@ -41,6 +41,8 @@ const encoder = new Encoder({ useRecords: false, variableMapSize: true })
 
 /** Mirrors `HubConfig::default().max_event_bytes`, for error messages. */
 const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+/** How long `close()` keeps looking for emits that got in before it to land. */
+const SETTLE_GIVE_UP_MS = 1000
 
 const LIVENESS_NAMES: ReadonlySet<string> = new Set<LivenessEventName>(['not_responding', 'responding'])
 
@@ -419,8 +421,19 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   close(): Promise<void> {
     if (this.#closing !== undefined) return this.#closing
     this.#native.close()
+    const closedAt = performance.now()
     this.#closing = new Promise<void>((resolve) => {
       const finish = (): void => {
+        this.#drainAll()
+        // An emit that got in before close() may still be landing (its
+        // thread preempted mid-emit): look again on a later turn instead of
+        // waiting for that thread here. A thread that never finishes its
+        // emit (stopped in a debugger) is given up on after a second: what
+        // it lands later stays counted in `queued`.
+        if (this.#native.settled === false && performance.now() - closedAt < SETTLE_GIVE_UP_MS) {
+          setTimeout(finish, 1)
+          return
+        }
         this.#drainAll()
         this.#native.release()
         untrack(this)

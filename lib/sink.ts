@@ -66,8 +66,9 @@ export class NativeSink implements Disposable {
   }
 
   /**
-   * Refuses later calls (waiting for a call in progress on another thread,
-   * which never waits for anything). Idempotent.
+   * Refuses calls that start after it returns. Never waits: a call already
+   * in progress on a library thread finishes as it began (its event is
+   * accepted and delivered). Idempotent.
    */
   close(): void {
     this.#native.close()

@@ -53,7 +53,8 @@ impl Consumer {
         for handle in sinks {
             sink_table::close(handle);
         }
-        self.hub.close();
+        // Never waits for a producer thread; JS polls `is_settled`.
+        self.hub.close_now();
     }
 
     /// Drains one batch into a new `Buffer` allocated by V8 (never an

@@ -362,6 +362,14 @@ impl NativeHub {
     pub fn closed(&self) -> bool {
         self.hub().is_closed()
     }
+
+    /// After `close`: whether every emit that got in before it has
+    /// finished, so that one more drain takes everything. `close` never
+    /// waits for producer threads; JS polls this instead.
+    #[napi(getter)]
+    pub fn settled(&self) -> bool {
+        self.hub().is_settled()
+    }
 }
 
 impl ObjectFinalize for NativeHub {

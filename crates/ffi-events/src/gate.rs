@@ -108,13 +108,30 @@ impl Gate {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Closes the gate and waits until no emit is in flight. Emits never
-    /// block, so the wait lasts as long as the slowest one in progress.
-    pub(crate) fn close(&self) {
+    /// Closes the gate without waiting: no emit gets in from now on, but
+    /// those already in may still be finishing ([`Gate::in_flight`]).
+    pub(crate) fn close_now(&self) {
         self.closed.store(true, Ordering::Release);
         for stripe in &self.stripes {
             stripe.fetch_or(CLOSED, Ordering::AcqRel);
         }
+    }
+
+    /// Whether an emit that got in is still in flight. Once it says false
+    /// after [`Gate::close_now`], it stays false: nothing touches the ring
+    /// through the gate any more.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.stripes
+            .iter()
+            .any(|stripe| stripe.load(Ordering::Acquire) >= ONE_IN_FLIGHT)
+    }
+
+    /// Closes the gate and waits until no emit is in flight. Emits never
+    /// block, but a producer thread the OS preempted inside one holds the
+    /// wait for as long as it is off the CPU; a consumer that must not wait
+    /// uses [`Gate::close_now`] and polls [`Gate::in_flight`].
+    pub(crate) fn close(&self) {
+        self.close_now();
         for stripe in &self.stripes {
             let mut spins = 0u32;
             while stripe.load(Ordering::Acquire) >= ONE_IN_FLIGHT {
@@ -140,6 +157,19 @@ mod tests {
         gate.close();
         assert!(gate.is_closed());
         assert!(gate.enter().is_none());
+    }
+
+    #[test]
+    fn close_now_does_not_wait_and_in_flight_says_when_the_last_pass_left() {
+        let gate = Gate::default();
+        let pass = gate.enter();
+        assert!(pass.is_some());
+        gate.close_now();
+        assert!(gate.is_closed());
+        assert!(gate.enter().is_none());
+        assert!(gate.in_flight(), "the pass taken before close_now");
+        drop(pass);
+        assert!(!gate.in_flight());
     }
 
     #[test]

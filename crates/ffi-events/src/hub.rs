@@ -564,11 +564,47 @@ impl Hub {
         self.shared.workers.running()
     }
 
-    /// Stops accepting events and stops and joins the hub's threads.
-    /// Idempotent. Events already accepted stay queued for [`Hub::drain`].
+    /// Stops accepting events, waits for emits in flight, and stops and
+    /// joins the hub's threads. Idempotent. Events already accepted stay
+    /// queued for [`Hub::drain`].
+    ///
+    /// An emit never blocks, but a producer thread the OS preempted in the
+    /// middle of one keeps this waiting until it runs again. A consumer that
+    /// must never wait for producer threads (the Node binding's JS thread)
+    /// calls [`Hub::close_now`] instead.
     pub fn close(&self) {
         self.shared.gate.close();
         self.shared.workers.stop_all();
+    }
+
+    /// Stops accepting events and stops and joins the hub's threads, without
+    /// waiting for emits in flight: an emit that got in before this call may
+    /// still land in the ring after it returns. [`Hub::is_settled`] says
+    /// when none can any more; drain after that to take everything.
+    /// Idempotent.
+    ///
+    /// # Examples
+    /// ```
+    /// use ffi_events::{DrainLimits, Hub, HubConfig};
+    /// let hub = Hub::new(HubConfig::default()).unwrap();
+    /// hub.close_now();
+    /// // Poll (without blocking) until no emit is in flight, then drain.
+    /// while !hub.is_settled() {
+    ///     std::thread::yield_now();
+    /// }
+    /// let mut last = Vec::new();
+    /// hub.drain(&mut last, DrainLimits::default());
+    /// ```
+    pub fn close_now(&self) {
+        self.shared.gate.close_now();
+        self.shared.workers.stop_all();
+    }
+
+    /// After [`Hub::close_now`] (or [`Hub::close`]): whether every emit that
+    /// got in has finished, so that nothing more will reach the ring. False
+    /// while the hub is open.
+    pub fn is_settled(&self) -> bool {
+        self.shared.is_closed() && !self.shared.gate.in_flight()
     }
 
     /// Whether [`Hub::close`] was called.
@@ -605,8 +641,11 @@ impl Hub {
 }
 
 impl Drop for Hub {
+    /// Closes without waiting for emits in flight: nobody drains a dropped
+    /// hub, and a producer still inside an emit holds the shared state it
+    /// uses.
     fn drop(&mut self) {
-        self.close();
+        self.close_now();
         self.detach();
     }
 }

@@ -1134,6 +1134,13 @@ mod core_models {
             run: ring_stand_in,
         },
         Model {
+            name: "gate: close_now never waits; after in_flight says false no pass is held",
+            quick: Some(2),
+            full: Some(3),
+            control: false,
+            run: gate_close_now_then_in_flight,
+        },
+        Model {
             name: "control: a consumer that drops a lingering batch without rearm strands events",
             quick: Some(2),
             full: Some(2),
@@ -1449,6 +1456,40 @@ mod core_models {
                 .collect();
             let entered: Vec<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
             // Nothing entered between `close` returning and the join.
+            assert_eq!(seen, entered);
+        });
+    }
+
+    /// `close_now` returns at once; once `in_flight` says false, every
+    /// pass has been dropped and what its holder wrote is visible.
+    fn gate_close_now_then_in_flight() {
+        check(|| {
+            let gate = Arc::new(Gate::default());
+            let witnesses = Arc::new([Witness(UnsafeCell::new(0)), Witness(UnsafeCell::new(0))]);
+            let threads: Vec<_> = (0..2)
+                .map(|i| {
+                    let (gate, witnesses) = (gate.clone(), witnesses.clone());
+                    thread::spawn(move || {
+                        let Some(pass) = gate.enter() else { return 0 };
+                        // SAFETY: loom checks this write against the read
+                        // after `in_flight` said false.
+                        witnesses[i].0.with_mut(|p| unsafe { *p += 1 });
+                        drop(pass);
+                        1
+                    })
+                })
+                .collect();
+            gate.close_now();
+            assert!(gate.enter().is_none());
+            while gate.in_flight() {
+                thread::yield_now();
+            }
+            // SAFETY: as above: a pass still held would race with this read.
+            let seen: Vec<u32> = witnesses
+                .iter()
+                .map(|w| w.0.with(|p| unsafe { *p }))
+                .collect();
+            let entered: Vec<u32> = threads.into_iter().map(|t| t.join().unwrap()).collect();
             assert_eq!(seen, entered);
         });
     }
