@@ -150,7 +150,7 @@ test('native timestamps stay on the process.hrtime.bigint() clock whatever the r
 
 test('only the hub emits liveness events: emit, emitRaw and emitCbor refuse their names', async (t) => {
   const hub = new EventHub()
-  const payload = { reason: 'queue_full', queued: 0, dropped: 0 }
+  const payload = { reason: 'queue_full', queued: 0, overflowed: 0 }
   for (const name of ['not_responding', 'responding']) {
     t.throws(() => hub.emit(name, payload), { instanceOf: RangeError, message: /must not be '.*': only the hub emits liveness events/ })
     t.throws(() => hub.emitRaw(name, new Uint8Array(1)), { instanceOf: RangeError })

@@ -15,7 +15,7 @@ test('npm run demo runs, prints plain lines without a TTY, and ends with balance
   const frames = result.stdout.split('\n').filter((line) => line.startsWith('t='))
   t.true(frames.length >= 1, result.stdout)
   t.regex(frames[0], /fast=\d+\/s slow=\d+\/s burst=\d+\/s queued=\d+ .*latency p50/)
-  t.regex(result.stdout, /emitted (\d+) = delivered \d+ \+ dropped \d+ \+ queued \d+ {2}\(balanced\)/)
+  t.regex(result.stdout, /emitted (\d+) = delivered \d+ \+ refused \d+ \+ discarded \d+ \+ queued \d+ {2}\(balanced\)/)
   t.regex(result.stdout, /hub closed: true, native threads still running: 0/)
   const perName = /events per name: fast (\d+), slow (\d+), burst (\d+)/.exec(result.stdout)
   t.truthy(perName, result.stdout)

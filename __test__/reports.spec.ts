@@ -1,7 +1,7 @@
 import test, { type ExecutionContext } from 'ava'
 import { EventHub, type EventHubError } from 'ffi-events'
 
-import { Case, ForeignLibrary, callOnce, emitOnce } from './fixtures/foreign/foreign.mjs'
+import { Case, ForeignLibrary, callOnce, emitOnce, type CaseKind } from './fixtures/foreign/foreign.mjs'
 import { until } from './helpers'
 
 // What a native library says is wrong (ret != 0) reaches onError with its
@@ -39,7 +39,7 @@ test.serial("4 library threads flood a 1,024-slot hub, then each reports ret = 1
   hub.on('tick', () => events++)
   const sink = hub.nativeSink()
   const libraries = [0, 1, 2, 3].map(() => openLibrary(t))
-  const flood: number[] = [...Array.from({ length: 2000 }, () => Case.envelope), Case.error]
+  const flood: CaseKind[] = [...Array.from({ length: 2000 }, () => Case.envelope), Case.error]
   for (const lib of libraries) {
     lib.addEventListener('tick', sink.callback, sink.userData)
     lib.startCases('tick', flood)

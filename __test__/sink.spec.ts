@@ -67,13 +67,15 @@ class SeqOrder {
 /** Every call through the sink is accounted for exactly once. */
 function assertSinkConservation(t: ExecutionContext, sink: Sink): void {
   const s = sink.stats()
-  t.is(s.calls, s.accepted + s.dropped + s.closed + s.tooLarge + s.invalid, 'calls = accepted + refused')
+  t.is(s.calls, s.accepted + s.refused + s.closed + s.tooLarge + s.invalid, 'calls = accepted + refused + closed + tooLarge + invalid')
 }
 
 /** The hub's own books balance. */
 function assertHubConservation(t: ExecutionContext, hub: EventHub<any>): void {
   const s = hub.stats()
-  t.is(s.emitted, s.delivered + s.dropped + s.queued, 'hub: emitted = delivered + dropped + queued')
+  t.is(s.emitted, s.delivered + s.refused + s.discarded + s.queued, 'hub: emitted = delivered + refused + discarded + queued')
+  t.true(s.unheard <= s.delivered, 'hub: unheard <= delivered')
+  t.true(s.reportsLost <= s.refused, 'hub: every lost report is also a refusal')
 }
 
 test.serial('nim-ffi envelopes from the library threads reach typed listeners, routed by eventType', async (t) => {
@@ -118,8 +120,8 @@ test.serial('nim-ffi envelopes from the library threads reach typed listeners, r
     t.deepEqual([...names].sort(), ['message_received', 'peer_connected'])
     t.is(seqs.backwards, 0, 'seq increases along each library thread')
     t.is(seqs.seen.size, 7000, 'every seq distinct')
-    t.like(sink.stats(), { calls: 7000, accepted: 7000, dropped: 0, closed: 0, tooLarge: 0, invalid: 0, nativeErrors: 0, malformed: 0 })
-    t.like(hub.stats(), { emitted: 7000, delivered: 7000, dropped: 0, decodeErrors: 0 })
+    t.like(sink.stats(), { calls: 7000, accepted: 7000, refused: 0, closed: 0, tooLarge: 0, invalid: 0, nativeErrors: 0, malformed: 0 })
+    t.like(hub.stats(), { emitted: 7000, delivered: 7000, refused: 0, discarded: 0, decodeErrors: 0 })
   } finally {
     a.destroy()
     b.destroy()
@@ -307,8 +309,8 @@ test.serial('an event longer than maxEventBytes is refused and counted as tooLar
   }
   t.deepEqual(points.map((p) => p.i), [0, 2])
   t.deepEqual(errors, [])
-  t.like(sink.stats(), { calls: 3, accepted: 2, tooLarge: 1, dropped: 0, invalid: 0 })
-  t.like(hub.stats(), { delivered: 2, dropped: 0 })
+  t.like(sink.stats(), { calls: 3, accepted: 2, tooLarge: 1, refused: 0, invalid: 0 })
+  t.like(hub.stats(), { delivered: 2, refused: 0, discarded: 0 })
   assertSinkConservation(t, sink)
   assertHubConservation(t, hub)
   await hub.close()
@@ -362,12 +364,12 @@ test.serial('4 threads x 100k events: per-thread order and exact accounting, los
   }
   t.is(outOfOrder, 0)
   t.deepEqual(next, new Array<number>(threads).fill(perThread))
-  t.like(sink.stats(), { calls: 400_000, accepted: 400_000, dropped: 0, closed: 0, tooLarge: 0, invalid: 0 })
-  t.like(hub.stats(), { emitted: 400_000, delivered: 400_000, dropped: 0, queued: 0 })
+  t.like(sink.stats(), { calls: 400_000, accepted: 400_000, refused: 0, closed: 0, tooLarge: 0, invalid: 0 })
+  t.like(hub.stats(), { emitted: 400_000, delivered: 400_000, refused: 0, discarded: 0, queued: 0 })
   await hub.close()
 })
 
-test.serial('4 threads x 100k events into a full ring: exactly capacity accepted, the rest dropped and counted, one liveness episode', async (t) => {
+test.serial('4 threads x 100k events into a full ring: exactly capacity accepted, the rest refused and counted, one liveness episode', async (t) => {
   const threads = 4
   const perThread = 100_000
   const capacity = 1024
@@ -401,8 +403,8 @@ test.serial('4 threads x 100k events into a full ring: exactly capacity accepted
     lib.destroy()
   }
   const total = threads * perThread
-  t.like(sink.stats(), { calls: total, accepted: capacity, dropped: total - capacity, closed: 0, invalid: 0, tooLarge: 0 })
-  t.like(hub.stats(), { emitted: total, delivered: capacity, dropped: total - capacity, queued: 0 })
+  t.like(sink.stats(), { calls: total, accepted: capacity, refused: total - capacity, closed: 0, invalid: 0, tooLarge: 0 })
+  t.like(hub.stats(), { emitted: total, delivered: capacity, refused: total - capacity, discarded: 0, reportsLost: 0, queued: 0 })
   t.is(decreasing, 0, 'per-thread order among the accepted')
   t.is(seqs.backwards, 0, 'seq increases along each library thread')
   t.is(seqs.seen.size, capacity, 'every seq distinct')
@@ -463,7 +465,7 @@ test.serial('a 300 ms wedged JS thread: library calls go on during the wedge and
   const cost = lib.callCost()
   t.is(cost.recorded, cost.calls, 'every call was timed')
   t.true(cost.maxNs < 100e6, `longest call ${(cost.maxNs / 1e6).toFixed(3)} ms, well below the 300 ms wedge`)
-  t.like(sink.stats(), { calls: events, accepted: events, dropped: 0 })
+  t.like(sink.stats(), { calls: events, accepted: events, refused: 0 })
   lib.destroy()
   await hub.close()
 })
@@ -546,8 +548,8 @@ test.serial('ffi_events_emit called from C: each lane and each return code', asy
   sink.close()
   t.true(sink.closed)
   t.is(emitOnce(emit, userData, 'value', cbor.encode({ x: 1 }), 0), CLOSED)
-  t.like(sink.stats(), { calls: 16, accepted: 4, dropped: 1, closed: 1, tooLarge: 1, invalid: 9 })
-  t.like(hub.stats(), { delivered: 4, dropped: 1 })
+  t.like(sink.stats(), { calls: 16, accepted: 4, refused: 1, closed: 1, tooLarge: 1, invalid: 9 })
+  t.like(hub.stats(), { delivered: 4, refused: 1, discarded: 0 })
   assertSinkConservation(t, sink)
   assertHubConservation(t, hub)
   await hub.close()
@@ -760,6 +762,33 @@ test.serial('library threads calling through the sink while the process exits: a
   t.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { heard: true, calling: true })
 })
 
+test.serial('a C exit handler calling through an open sink after process.exit() is refused, not delivered', (t) => {
+  // process.exit() runs the 'exit' listeners, then the C exit handlers: by
+  // then every sink is closed, so the library's late emit gets status 2
+  // (closed) and its late error report is a refused no-op.
+  const result = runNode(
+    `
+    const { EventHub } = require('ffi-events')
+    ;(async () => {
+      const { callAtExit, emitOnce } = await import(${JSON.stringify(FOREIGN_MODULE)})
+      const hub = new EventHub()
+      const sink = hub.nativeSink()
+      hub.on('late', () => {})
+      // Open and accepting until the exit.
+      const before = emitOnce(sink.emit, sink.userData, 'late', new Uint8Array([1]), 1)
+      callAtExit(sink.emit, sink.callback, sink.userData)
+      console.log(JSON.stringify({ before }))
+      process.exit(0)
+    })().catch((e) => { console.error(e); process.exit(1) })
+    `,
+    60_000,
+  )
+  t.is(result.signal, null, result.stderr)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { before: 0 })
+  t.regex(result.stderr, /atexit emit status 2\n/)
+})
+
 test.serial('a handle outliving the worker that made its hub: calls are refused no-ops, no crash', (t) => {
   const result = runNode(
     `
@@ -836,6 +865,6 @@ test.serial('examples/c-library builds, type-checks and runs: typed events and t
     'peer 3 connected from 10.0.0.3:60000',
     '#6 message from peer 3: hello from peer 3',
     'library error (ERR_NATIVE_ERROR): peer 4: handshake timed out',
-    'sink: 7 calls, 7 accepted, 0 dropped, 1 library error(s), 0 malformed',
+    'sink: 7 calls, 7 accepted, 0 refused, 1 library error(s), 0 malformed',
   ])
 })

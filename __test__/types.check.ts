@@ -4,7 +4,10 @@
 import {
   EventHub,
   nativeHubOf,
+  sources,
+  type BurstResult,
   type EventHubError,
+  type EventHubStats,
   type EventHubErrorCode,
   type EventMeta,
   type NativeSink,
@@ -34,6 +37,9 @@ hub.on('tick', (tick, meta) => {
   return [n, name]
 })
 hub.on('not_responding', (payload) => payload.reason satisfies 'queue_full' | 'stalled')
+hub.on('responding', (payload) => payload.overflowed + payload.queued)
+// @ts-expect-error the liveness payload counts `overflowed`, not `dropped`
+hub.on('responding', (payload) => payload.dropped)
 // @ts-expect-error a tick has no `s`
 hub.on('tick', (tick) => tick.s)
 // @ts-expect-error no such event
@@ -76,7 +82,7 @@ hub.emit('tick', { n: 1 })
 // @ts-expect-error wrong payload type
 hub.emit('tick', { n: 'one' })
 // @ts-expect-error only the hub emits liveness events
-hub.emit('not_responding', { reason: 'queue_full', queued: 0, dropped: 0 })
+hub.emit('not_responding', { reason: 'queue_full', queued: 0, overflowed: 0 })
 // @ts-expect-error only the hub emits liveness events
 hub.emitCbor('responding', new Uint8Array(1))
 // @ts-expect-error only the hub emits liveness events
@@ -103,7 +109,24 @@ handle.release()
 const sink: NativeSink = hub.nativeSink()
 const json = hub.nativeSink({ format: 'json', name: 'status' })
 const stats: NativeSinkStats = json.stats()
+const sinkRefused: number = stats.refused
+// @ts-expect-error a sink counts refusals as `refused`
+void stats.dropped
 const addresses: bigint[] = [sink.callback, sink.emit, sink.userData]
 // @ts-expect-error unknown format
 hub.nativeSink({ format: 'xml', name: 'status' })
-void [stats, addresses]
+void [stats, sinkRefused, addresses]
+
+// The hub's counters: each means one thing.
+const hubStats: EventHubStats = hub.stats()
+const books: number = hubStats.delivered + hubStats.refused + hubStats.discarded + hubStats.queued
+const lostReports: number = hubStats.reportsLost
+// @ts-expect-error `dropped` is gone: `refused` or `discarded`
+void hubStats.dropped
+void [books, lostReports]
+
+// A burst reports events lost for good as `lost`.
+const burst: Promise<BurstResult> = sources.burst(hub, { name: 'frame', count: 1, onFull: 'retry' })
+void burst.then((r) => r.lost + r.retried + r.emitted + r.skipped)
+// @ts-expect-error `rejected` is now `lost`
+void burst.then((r) => r.rejected)

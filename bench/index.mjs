@@ -295,7 +295,7 @@ async function main() {
     const m = results.memory
     log(
       `\n── memory: ${m.events / 1e6} M events through one hub (${m.payload}) in ${m.seconds.toFixed(1)} s ──\n${memoryTable(m)}\n` +
-        `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB (V8 heap total ${signed(m.heapTotalGrowthMB)} MB, outside it ${signed(m.outsideHeapGrowthMB)} MB) · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.dropped}   [${elapsed()}]`,
+        `growth from 1st to last sample: ${m.growthMB.toFixed(1)} MB (V8 heap total ${signed(m.heapTotalGrowthMB)} MB, outside it ${signed(m.outsideHeapGrowthMB)} MB) · peak RSS ${m.peakRssMB.toFixed(0)} MB · refused ${m.refused}   [${elapsed()}]`,
     )
   }
 

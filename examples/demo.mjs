@@ -7,8 +7,8 @@
 // Uses the built package (`npm run build` first). Sources: two tickers on
 // their own native threads (1 kHz and 100 Hz), every second a burst of 4
 // native threads emitting 12,500 events as fast as they can, and halfway
-// through one flood of 400,000 events that overflows the ring, so that drops
-// and a not_responding/responding episode show up.
+// through one flood of 400,000 events that overflows the ring, so that
+// refusals and a not_responding/responding episode show up.
 import { createRequire } from 'node:module'
 
 const require = createRequire(import.meta.url)
@@ -100,7 +100,7 @@ function frame() {
   const sorted = latencies.sort((a, b) => a - b)
   const elapsed = Number(now - started) / 1e9
   const rates = names.map((n) => [n, interval.get(n) / dt])
-  const dropped = st.dropped - lastStats.dropped
+  const refused = st.refused - lastStats.refused
   const lat = `p50 ${fmtUs(percentile(sorted, 50))} p99 ${fmtUs(percentile(sorted, 99))} max ${fmtUs(sorted.at(-1) ?? NaN)}`
   if (tty) {
     const lines = [
@@ -110,7 +110,7 @@ function frame() {
       ...rates.map(([n, r]) => `  ${n.padEnd(8)} ${fmtRate(r)} ${String(total.get(n)).padStart(10)}`),
       '',
       `  queue      ${String(st.queued).padStart(5)} / ${st.capacity}   high water ${st.highWater}`,
-      `  dropped    ${String(st.dropped).padStart(10)}  (+${dropped} this frame)   episodes ${episodes}${stuckNow ? '  \x1b[33mNOT RESPONDING\x1b[0m' : ''}`,
+      `  refused    ${String(st.refused).padStart(10)}  (+${refused} this frame)   episodes ${episodes}${stuckNow ? '  \x1b[33mNOT RESPONDING\x1b[0m' : ''}`,
       `  batches    ${String(st.batches).padStart(10)}   wake-ups ${st.wakeups}`,
       `  latency    ${lat}  (ticker at -> listener)`,
     ]
@@ -119,7 +119,7 @@ function frame() {
     process.stdout.write(lines.map((l) => `\r\x1b[2K${l}`).join('\n') + '\n')
   } else {
     const r = rates.map(([n, v]) => `${n}=${v.toFixed(0)}/s`).join(' ')
-    console.log(`t=${elapsed.toFixed(1)}s ${r} queued=${st.queued} highWater=${st.highWater} dropped=${st.dropped} episodes=${episodes} latency ${lat.replace(/\s+/g, ' ')}`)
+    console.log(`t=${elapsed.toFixed(1)}s ${r} queued=${st.queued} highWater=${st.highWater} refused=${st.refused} episodes=${episodes} latency ${lat.replace(/\s+/g, ' ')}`)
   }
   frames++
   for (const n of names) interval.set(n, 0)
@@ -140,13 +140,14 @@ await hub.close()
 
 const st = hub.stats()
 const sorted = allLatencies.sort((a, b) => a - b)
-const rejected = burstResults.reduce((a, b) => a + b.rejected, 0)
+const lost = burstResults.reduce((a, b) => a + b.lost, 0)
 console.log('')
 console.log('summary')
 console.log(`  ran ${seconds} s; events per name: ${names.map((n) => `${n} ${total.get(n)}`).join(', ')}`)
-console.log(`  emitted ${st.emitted} = delivered ${st.delivered} + dropped ${st.dropped} + queued ${st.queued}  ${st.emitted === st.delivered + st.dropped + st.queued ? '(balanced)' : '(NOT BALANCED)'}`)
-console.log(`  bursts: ${burstResults.length}, refused by the full ring: ${rejected}; not_responding episodes: ${episodes}`)
+const balanced = st.emitted === st.delivered + st.refused + st.discarded + st.queued
+console.log(`  emitted ${st.emitted} = delivered ${st.delivered} + refused ${st.refused} + discarded ${st.discarded} + queued ${st.queued}  ${balanced ? '(balanced)' : '(NOT BALANCED)'}`)
+console.log(`  bursts: ${burstResults.length}, burst events refused by the full ring and lost: ${lost}; not_responding episodes: ${episodes}`)
 console.log(`  batches ${st.batches}, wake-ups ${st.wakeups}, ${(st.delivered / Math.max(1, st.batches)).toFixed(1)} events per batch`)
 console.log(`  ticker latency p50 ${fmtUs(percentile(sorted, 50)).trim()}, p90 ${fmtUs(percentile(sorted, 90)).trim()}, p99 ${fmtUs(percentile(sorted, 99)).trim()}, max ${fmtUs(sorted.at(-1) ?? NaN).trim()}`)
 console.log(`  hub closed: ${st.closed}, native threads still running: ${st.runningThreads}`)
-if (st.emitted !== st.delivered + st.dropped + st.queued || st.runningThreads !== 0) process.exitCode = 1
+if (!balanced || st.runningThreads !== 0) process.exitCode = 1

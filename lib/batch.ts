@@ -10,7 +10,24 @@ if (endianness() !== 'LE') throw new Error('ffi-events supports little-endian pl
 
 const FLAG_MORE = 1
 const TAG_SELF_CONTAINED = 0x80
-const LANE_MASK = 0x7f
+const LANE_MASK = 0x07
+const FAULT_SHIFT = 3
+const FAULT_MASK = 0x0f
+
+/** Why the native scan found a CBOR payload malformed, by `Malformed::code` (crates/ffi-events/src/foreign.rs). */
+const FAULTS: readonly string[] = [
+  '',
+  'not an envelope: expected a CBOR map',
+  'truncated CBOR',
+  'CBOR is not well-formed',
+  'CBOR nests deeper than 256 levels',
+  'bytes follow the CBOR data item',
+  'envelope has no eventType',
+  'envelope has no payload',
+  'eventType is not a text string',
+  'eventType is not a valid name',
+  'text is not valid UTF-8',
+]
 
 /** Lanes, as in `ffi_events::Lane`. */
 export const LANE_CBOR = 0
@@ -113,6 +130,12 @@ export class Batch {
    */
   selfContained(i: number): boolean {
     return (this.tags[i] & TAG_SELF_CONTAINED) !== 0
+  }
+
+  /** Why the native scan found a CBOR-lane payload malformed (not decoded then), or `undefined`. */
+  fault(i: number): string | undefined {
+    const code = (this.tags[i] >>> FAULT_SHIFT) & FAULT_MASK
+    return code === 0 ? undefined : (FAULTS[code] ?? 'malformed CBOR')
   }
 
   /** Where event `i`'s bytes start in `bytes`. */

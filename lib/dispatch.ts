@@ -341,8 +341,13 @@ export class Dispatcher {
     const state = decoded.state?.[i]
     if (state === DECODED) return decoded.values?.[i]
     let cause: unknown
+    const fault = batch.fault(i)
     if (state === FAILED) {
       cause = decoded.errors?.get(i)
+    } else if (fault !== undefined) {
+      // The native scan found it malformed: cbor-x is not asked (a payload
+      // nested 100,000 deep would cost it a stack overflow).
+      cause = new TypeError(fault)
     } else {
       const stackTraceLimit = quietErrors()
       try {

@@ -42,11 +42,12 @@ export interface BurstOptions {
    */
   encoding?: 'raw' | 'cbor' | 'tick'
   /**
-   * `'drop'` (default): a refused event is counted in `rejected` and
-   * skipped, as a producer that must never wait does. `'retry'`: the thread
-   * yields, then sleeps 50 µs between attempts, and emits the same event
-   * again until the ring takes it, as a lossless producer does; refusals
-   * are counted in `retried` (and as `dropped` in the hub's stats).
+   * `'drop'` (default): a refused event is counted in the result's `lost`
+   * and skipped, as a producer that must never wait does. `'retry'`: the
+   * thread yields, then sleeps 50 µs between attempts, and emits the same
+   * event again until the ring takes it, as a lossless producer does;
+   * `lost` is 0 and each refusal is counted in `retried` (and in the hub's
+   * `refused`, one per attempt).
    */
   onFull?: 'drop' | 'retry'
   /** Time every emit and report the slowest as `maxEmitNs` (costs a clock read per emit). */
@@ -86,7 +87,10 @@ export const sources = {
     })
   },
 
-  /** Emits `count` events as fast as `threads` native threads can; resolves with what happened. */
+  /**
+   * Emits `count` events as fast as `threads` native threads can; resolves
+   * with what happened: `{ emitted, lost, retried, skipped, maxEmitNs }`.
+   */
   burst<E extends EventMap>(hub: EventHub<E>, options: BurstOptions): Promise<BurstResult> {
     validateObject(options, 'options')
     validateName(options.name, 'options.name')

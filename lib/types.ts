@@ -4,8 +4,12 @@ export interface LivenessPayload {
   reason: 'queue_full' | 'stalled'
   /** Events in the ring when the event was made. */
   queued: number
-  /** The hub's dropped counter when the event was made. */
-  dropped: number
+  /**
+   * The hub's overflow losses when the event was made: offers refused plus
+   * events discarded because the ring was full (`refused + discarded` of
+   * `stats()` at that moment).
+   */
+  overflowed: number
 }
 
 /** Events every hub may deliver, whatever its own event map says. */
@@ -54,7 +58,8 @@ export interface EventMeta<K extends string = string> {
   name: K
   /**
    * Hub-unique sequence number taken at emit, accepted or not: a gap at a
-   * listener that hears everything is a dropped event. 0 for liveness events.
+   * listener that hears everything is an event refused (`'reject'`) or
+   * discarded (`'dropOldest'`). 0 for liveness events.
    */
   seq: number
   /** `'cbor'`: emitted as a value; `'raw'`: emitted as bytes; `'json'`: JSON text from a native sink. */
@@ -128,17 +133,39 @@ export interface EventHubOptions {
   maxBatchEvents?: number
 }
 
-/** Counters of a hub. `emitted === delivered + dropped + queued` whenever no emit is in flight. */
+/**
+ * Counters of a hub. At a quiescent point (no emit in flight, no drain in
+ * progress) `emitted === delivered + refused + discarded + queued`, and
+ * `unheard <= delivered`.
+ */
 export interface EventHubStats {
   capacity: number
+  /** Events in the ring now, reports waiting in the report reserve included. */
   queued: number
   highWater: number
+  /** Valid emits, accepted or not. */
   emitted: number
   /** Events taken from the ring, `unheard` ones included. */
   delivered: number
   /** Of `delivered`: events whose name had no listener (and no `onAny`) when drained; they never cross into JS. */
   unheard: number
-  dropped: number
+  /**
+   * Offers refused because the ring was full under `overflow: 'reject'`,
+   * one per attempt: a producer that retries counts one per refusal.
+   */
+  refused: number
+  /**
+   * Accepted events that never reached JS: pushed out by
+   * `overflow: 'dropOldest'`, or drained while the environment was
+   * shutting down.
+   */
+  discarded: number
+  /**
+   * Reports of a native sink (library errors, malformed input) lost because
+   * the ring and the 64-slot report reserve were both full; each is also
+   * counted in `refused`.
+   */
+  reportsLost: number
   batches: number
   wakeups: number
   wakeFailures: number
@@ -172,8 +199,8 @@ export interface NativeSinkStats {
   calls: number
   /** Events the ring took (reports of library errors and malformed input included). */
   accepted: number
-  /** Refused: the ring was full (also counted in the hub's `dropped`). */
-  dropped: number
+  /** Refused: the ring was full (also counted in the hub's `refused`). */
+  refused: number
   /** Refused: the sink or its hub was closed. */
   closed: number
   /** Refused: longer than `maxEventBytes`. */

@@ -79,8 +79,8 @@ async function ffiOnce(sc, count) {
 
 // Overload: the producers run flat out for a fixed window with the default
 // `onFull: 'drop'` (a producer that must never wait); refused events are
-// dropped and counted. Reported beside the lossless rate: events delivered
-// per second, and the share of attempts refused.
+// lost and counted (the hub's `refused`). Reported beside the lossless rate:
+// events delivered per second, and the share of attempts refused.
 async function ffiOverload(sc, cfg) {
   gc()
   const peak = new Peak()
@@ -108,7 +108,7 @@ async function ffiOverload(sc, cfg) {
   return {
     rate: (n1 - n0) / (t1 - t0),
     attemptRate: attempts / (t1 - t0),
-    dropFraction: attempts > 0 ? (s1.dropped - s0.dropped) / attempts : 0,
+    refusedFraction: attempts > 0 ? (s1.refused - s0.refused) / attempts : 0,
   }
 }
 
@@ -373,7 +373,7 @@ async function latencyFfi(rate, count, warmup) {
   await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
   const stats = hub.stats()
   await hub.close()
-  return c.result({ dropped: stats.dropped })
+  return c.result({ refused: stats.refused })
 }
 
 async function latencyNapi(rate, count, warmup) {
@@ -385,7 +385,7 @@ async function latencyNapi(rate, count, warmup) {
   })
   await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
   await produced
-  return c.result({ dropped: 0 })
+  return c.result({ refused: 0 })
 }
 
 async function latencyWorker(rate, count, warmup) {
@@ -395,7 +395,7 @@ async function latencyWorker(rate, count, warmup) {
   worker.postMessage({ mode: 'ticker', intervalMs: 1e3 / rate, count })
   await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
   await worker.terminate()
-  return c.result({ dropped: 0 })
+  return c.result({ refused: 0 })
 }
 
 async function latency(job) {
@@ -454,7 +454,7 @@ async function memory(job) {
     heapTotalGrowthMB: last.heapTotalMB - first.heapTotalMB,
     outsideHeapGrowthMB: last.rssMB - last.heapTotalMB - (first.rssMB - first.heapTotalMB),
     peakRssMB: (process.resourceUsage().maxRSS * 1024) / 1e6,
-    dropped: stats.dropped,
+    refused: stats.refused,
     sink,
   }
 }

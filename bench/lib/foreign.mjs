@@ -66,8 +66,8 @@ async function sinkOnce(threads, count, capacity = nextPow2(count)) {
       // How fast the library got rid of its events (it never waits for JS).
       libraryRate: s.calls / librarySeconds,
       calls: s.calls,
-      dropped: s.dropped,
-      refusedFraction: s.dropped / s.calls,
+      refused: s.refused,
+      refusedFraction: s.refused / s.calls,
       cost: lib.callCost(),
       peakMB: peak.deltaMB,
     }

@@ -7,6 +7,9 @@ export const fmtRatio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) :
 export const fmtUs = (us) => (us >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(1)} µs`)
 const fmtMB = (mb) => `${mb >= 0 ? '+' : ''}${mb.toFixed(1)} MB`
 const pct = (f) => `${(f * 100).toFixed(f < 0.01 && f > 0 ? 2 : 0)}%`
+// Results written before the hub's counters were renamed carry `dropped` and
+// `dropFraction` where newer ones carry `refused` and `refusedFraction`.
+const overloadRefused = (o) => o.refusedFraction ?? o.dropFraction
 
 export function scenarioTitle(sc) {
   const payload = PAYLOADS.find((p) => p.id === sc.payload)
@@ -43,7 +46,7 @@ export function scenarioTable(sc, result) {
     return [label, fmtRate(r.rate), ratio, fmtMB(r.peakMB), note]
   })
   const o = result.overload
-  rows.splice(1, 0, ['ffi-events, overload', fmtRate(o.rate), '', '', `producers flat out, never waiting: ${pct(o.dropFraction)} of ${fmtRate(o.attemptRate)} attempts refused`])
+  rows.splice(1, 0, ['ffi-events, overload', fmtRate(o.rate), '', '', `producers flat out, never waiting: ${pct(overloadRefused(o))} of ${fmtRate(o.attemptRate)} attempts refused`])
   return `── ${scenarioTitle(sc)} ──\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
 }
 
@@ -63,7 +66,7 @@ function summaryRows(throughput) {
       fmtRatio(q.b),
       fmtRatio(q.c),
       fmtRatio(q.e),
-      `${fmtRate(result.overload.rate)} (${pct(result.overload.dropFraction)})`,
+      `${fmtRate(result.overload.rate)} (${pct(overloadRefused(result.overload))})`,
       `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)} / ${result.batched.peakMB.toFixed(0)}`,
     ]
   })
@@ -99,11 +102,11 @@ export function latencyTable(latency, md = false) {
       ['worker', '(b) worker postMessage'],
     ]) {
       const r = result[id]
-      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), `${r.samples}`, `${r.dropped ?? 0}`])
+      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), `${r.samples}`, `${r.refused ?? r.dropped ?? 0}`])
     }
   }
   return (md ? markdown : table)(
-    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'samples', 'dropped'],
+    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'samples', 'refused'],
     rows,
     ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
   )
@@ -155,7 +158,7 @@ export function foreignTable(foreign, md = false) {
   const rows = []
   for (const f of foreign) {
     const cost = (c) => [fmtNs(c.meanNs), fmtNs(c.p50Ns), fmtNs(c.p99Ns), fmtNs(c.maxNs), `${c.slowCalls} (${fmtNs(c.slowNs)})`]
-    rows.push([String(f.threads), 'ffi-events nativeSink()', fmtRate(f.sink.rate), fmtRatio(f.sink.rate / f.koffi.rate), ...cost(f.sink.cost), `${f.sink.events} events, ring holds the run, ${f.sink.dropped} refused; library done at ${fmtRate(f.sink.libraryRate)}`])
+    rows.push([String(f.threads), 'ffi-events nativeSink()', fmtRate(f.sink.rate), fmtRatio(f.sink.rate / f.koffi.rate), ...cost(f.sink.cost), `${f.sink.events} events, ring holds the run, ${f.sink.refused ?? f.sink.dropped} refused; library done at ${fmtRate(f.sink.libraryRate)}`])
     rows.push([String(f.threads), 'nativeSink(), default ring', fmtRate(f.small.rate), '', ...cost(f.small.cost), `capacity 1024: ${pct(f.small.refusedFraction)} of ${f.small.calls} calls refused (counted)`])
     rows.push([String(f.threads), 'nativeSink(), JS thread blocked', '—', '', ...cost(f.blocked.cost), `${f.blocked.calls} calls in ${fmtUs(f.blocked.seconds * 1e6)}, ${f.blocked.deliveredDuringRun} delivered meanwhile; mean of calls < 100 µs ${fmtNs(meanBelow(f.blocked.cost))}`])
     for (const [label, run] of [

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   peerDestroy(ctx)
   sink.close()
   const s = sink.stats()
-  console.log(`sink: ${s.calls} calls, ${s.accepted} accepted, ${s.dropped} dropped, ${s.nativeErrors} library error(s), ${s.malformed} malformed`)
+  console.log(`sink: ${s.calls} calls, ${s.accepted} accepted, ${s.refused} refused, ${s.nativeErrors} library error(s), ${s.malformed} malformed`)
   await hub.close()
 }
 

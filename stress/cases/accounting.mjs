@@ -1,7 +1,8 @@
 // Case 1: accounting under load. 4 native producers emit into a hub whose
 // listener is deliberately slow, so the ring overflows. At the end:
-// emitted == delivered + dropped, every delivered seq is unique, per-producer
-// order holds, and the seqs the listener never saw are exactly the dropped.
+// emitted == delivered + refused + discarded + queued, every delivered seq is
+// unique, per-producer order holds, and the seqs the listener never saw are
+// exactly the refused ('reject') or the discarded ('dropOldest') events.
 import { Check, EventHub, SeqSet, fmt, rate, rawHeader, sources } from '../lib.mjs'
 
 const THREADS = 4
@@ -35,20 +36,27 @@ async function one(overflow, count, spin, check) {
   const s = hub.stats()
   const tag = `[${overflow}]`
   check.eq(s.emitted, count, `${tag} emitted`)
-  check.eq(s.emitted, s.delivered + s.dropped, `${tag} emitted == delivered + dropped`)
+  check.eq(s.emitted, s.delivered + s.refused + s.discarded + s.queued, `${tag} emitted == delivered + refused + discarded + queued`)
   check.eq(s.queued, 0, `${tag} queued after close`)
+  check.that(s.unheard <= s.delivered, `${tag} unheard <= delivered`)
   check.eq(delivered, s.delivered, `${tag} listener calls == stats.delivered`)
   check.eq(seen.duplicates, 0, `${tag} duplicate seqs`)
   check.eq(seen.outOfRange, 0, `${tag} seqs outside 1..emitted`)
   check.eq(orderBreaks, 0, `${tag} per-producer order breaks`)
   check.eq(badHeader, 0, `${tag} payloads with a bad header`)
   const missing = seen.missing(s.emitted)
-  check.eq(missing, s.dropped, `${tag} seq gaps seen by the listener == dropped`)
-  check.that(s.dropped > 0, `${tag} the slow listener forced no drop (dropped == 0)`)
+  // What each policy loses: refused offers ('reject'), discarded events ('dropOldest').
+  const lost = overflow === 'reject' ? s.refused : s.discarded
+  const word = overflow === 'reject' ? 'refused' : 'discarded'
+  check.eq(missing, lost, `${tag} seq gaps seen by the listener == ${word}`)
+  check.that(lost > 0, `${tag} the slow listener forced no loss (${word} == 0)`)
   if (overflow === 'reject') {
+    check.eq(s.discarded, 0, `${tag} discarded`)
     check.eq(result.emitted, s.delivered, `${tag} burst accepted == delivered`)
-    check.eq(result.rejected, s.dropped, `${tag} burst rejected == dropped`)
+    check.eq(result.lost, s.refused, `${tag} burst lost == refused`)
   } else {
+    check.eq(s.refused, 0, `${tag} refused (dropOldest refuses nothing)`)
+    check.eq(result.lost, 0, `${tag} burst lost (dropOldest refuses nothing)`)
     check.eq(result.emitted, count, `${tag} burst accepted (dropOldest accepts all)`)
   }
   const starts = liveness.filter(([n]) => n === 'not_responding').length
@@ -63,13 +71,14 @@ async function one(overflow, count, spin, check) {
     overflow,
     events: count,
     delivered: s.delivered,
-    dropped: s.dropped,
+    refused: s.refused,
+    discarded: s.discarded,
     gaps: missing,
     episodes: starts,
     produceRate: rate(count, producedMs),
     deliverRate: rate(s.delivered, ms),
     ms: Math.round(ms),
-    summary: `${tag} ${fmt(count)} events, delivered ${fmt(s.delivered)}, dropped ${fmt(s.dropped)} (= gaps ${fmt(missing)}), ${starts} episode(s), produce ${rate(count, producedMs)}, deliver ${rate(s.delivered, ms)}, ${Math.round(ms)} ms`,
+    summary: `${tag} ${fmt(count)} events, delivered ${fmt(s.delivered)}, ${word} ${fmt(lost)} (= gaps ${fmt(missing)}), ${starts} episode(s), produce ${rate(count, producedMs)}, deliver ${rate(s.delivered, ms)}, ${Math.round(ms)} ms`,
   }
 }
 

@@ -236,7 +236,8 @@ export async function run({ reduced }) {
   check.eq(tailMismatch, 0, 'raw listener bytes differing from the emitted payload')
   check.eq(rawTwice, 0, 'raw listener (subscribed before an on listener) called twice for an undecodable event')
   check.eq(rawCalls, fs.delivered, 'raw listener calls == delivered')
-  check.eq(fs.emitted, fs.delivered + fs.dropped, 'emitted == delivered + dropped')
+  check.eq(fs.emitted, fs.delivered + fs.refused + fs.discarded + fs.queued, 'emitted == delivered + refused + discarded + queued')
+  check.eq(fs.refused, 0, 'fuzz hub refused (ring full)')
   const decodeErrors = fs.decodeErrors
   // The hub keeps working.
   for (const h of [hub, fuzzHub]) {

@@ -42,14 +42,16 @@ export async function run({ reduced }) {
     check.eq(l.name, i % 2 === 0 ? 'not_responding' : 'responding', `liveness event ${i + 1}`)
     check.eq(l.reason, 'stalled', `liveness event ${i + 1} reason`)
     check.eq(l.seq, 0, `liveness event ${i + 1} meta.seq`)
+    check.eq(l.overflowed, 0, `liveness event ${i + 1} overflowed`)
   })
-  check.eq(s.dropped, 0, 'dropped ticks')
+  check.eq(s.refused, 0, 'refused ticks')
+  check.eq(s.discarded, 0, 'discarded ticks')
   check.eq(s.emitted, s.delivered, 'ticks emitted == delivered')
   check.eq(ticks, s.delivered, 'ticks received')
   const detect = detections.map((d) => Math.round(d))
   return {
     figures: { cycles, stallTimeoutMs, episodes: liveness.length / 2, ticks, detectionMs: detect },
-    line: `${cycles} stall cycle(s) at stallTimeoutMs ${stallTimeoutMs}: ${liveness.filter((l) => l.name === 'not_responding').length} not_responding(stalled) + ${liveness.filter((l) => l.name === 'responding').length} responding, in order; detected ${detect.join('/')} ms after the stop; ${ticks} ticks, 0 dropped`,
+    line: `${cycles} stall cycle(s) at stallTimeoutMs ${stallTimeoutMs}: ${liveness.filter((l) => l.name === 'not_responding').length} not_responding(stalled) + ${liveness.filter((l) => l.name === 'responding').length} responding, in order; detected ${detect.join('/')} ms after the stop; ${ticks} ticks, 0 refused, 0 discarded`,
     violations: check.violations,
   }
 }

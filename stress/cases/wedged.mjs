@@ -46,7 +46,9 @@ export async function run({ reduced }) {
   check.eq(during.emitted, count, 'emits completed while wedged')
   check.eq(during.queued, capacity, 'ring holds its capacity while wedged')
   check.eq(during.delivered, 0, 'nothing delivered while wedged')
-  check.eq(during.dropped, count - capacity, 'dropped while wedged')
+  check.eq(during.refused, count - capacity, 'refused while wedged')
+  check.eq(during.discarded, 0, 'discarded while wedged')
+  check.eq(during.emitted, during.delivered + during.refused + during.discarded + during.queued, 'emitted == delivered + refused + discarded + queued while wedged')
   check.that(during.stuck, 'hub reports stuck while wedged')
 
   const result = await burst
@@ -66,15 +68,16 @@ export async function run({ reduced }) {
   check.eq(nr[0]?.atDelivered, 0, 'not_responding arrives before the backlog')
   check.eq(r[0]?.reason, 'queue_full', 'responding reason')
   check.eq(r[0]?.atDelivered, capacity, 'responding arrives after the whole backlog')
-  check.eq(r[0]?.dropped, count - capacity, 'responding.dropped')
+  check.eq(r[0]?.overflowed, count - capacity, 'responding.overflowed')
   check.eq(after.delivered, capacity, 'delivered after the wedge')
-  check.eq(after.emitted, after.delivered + after.dropped, 'emitted == delivered + dropped')
+  check.eq(after.emitted, after.delivered + after.refused + after.discarded + after.queued, 'emitted == delivered + refused + discarded + queued')
+  check.eq(after.queued, 0, 'queued after the drain')
   check.eq(result.emitted, capacity, 'burst accepted')
-  check.eq(result.rejected, count - capacity, 'burst rejected')
+  check.eq(result.lost, count - capacity, 'burst lost')
   check.that(!after.stuck, 'hub still stuck after the drain')
   return {
-    figures: { count, capacity, maxEmitNs: result.maxEmitNs, blockedMs: Math.round(blockedMs), producersDoneMs: Math.round(producersDoneMs), queuedAtEnd, highWater: after.highWater, dropped: after.dropped, notResponding: nr.length, responding: r.length },
-    line: `JS blocked ${Math.round(blockedMs)} ms; ${THREADS} producers finished ${fmt(count)} emits ${Math.round(producersDoneMs)} ms into the block (${rate(count, producersDoneMs)}, slowest single emit ${fmt(Math.round(result.maxEmitNs / 1000))} µs, none blocked); ring held ${fmt(queuedAtEnd)}/${fmt(capacity)}; dropped ${fmt(after.dropped)}; not_responding ${nr.length}, responding ${r.length}`,
+    figures: { count, capacity, maxEmitNs: result.maxEmitNs, blockedMs: Math.round(blockedMs), producersDoneMs: Math.round(producersDoneMs), queuedAtEnd, highWater: after.highWater, refused: after.refused, notResponding: nr.length, responding: r.length },
+    line: `JS blocked ${Math.round(blockedMs)} ms; ${THREADS} producers finished ${fmt(count)} emits ${Math.round(producersDoneMs)} ms into the block (${rate(count, producersDoneMs)}, slowest single emit ${fmt(Math.round(result.maxEmitNs / 1000))} µs, none blocked); ring held ${fmt(queuedAtEnd)}/${fmt(capacity)}; refused ${fmt(after.refused)}; not_responding ${nr.length}, responding ${r.length}`,
     violations: check.violations,
   }
 }

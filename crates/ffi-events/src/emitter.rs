@@ -105,9 +105,8 @@ impl Emitter {
     /// As [`Emitter::emit`], without [`EmitError::Encode`].
     pub fn emit_cbor(&self, name: &str, payload: &[u8]) -> Result<u64, EmitError> {
         self.refuse_early(name, envelope::header_len(name.len()) + payload.len())?;
-        let self_contained = crate::foreign::check_item(payload).unwrap_or(false);
-        self.shared
-            .offer(Event::cbor_encoded(name, payload, self_contained))
+        let scan = crate::foreign::check_item(payload);
+        self.shared.offer(Event::cbor_checked(name, payload, scan))
     }
 
     /// Emits `bytes` on the raw lane: listeners get exactly these bytes,

@@ -77,6 +77,10 @@ pub struct Event {
     /// [`cbor_scan`](crate::cbor_scan)), which lets the consumer decode a
     /// run of such events in one call without one changing another.
     self_contained: bool,
+    /// CBOR lane only: why the payload is not one well-formed data item
+    /// ([`Malformed::code`](crate::Malformed::code)), 0 when it is or was
+    /// not checked. The consumer reports such an event without decoding it.
+    fault: u8,
     /// `data[..name_len]` is the name (valid UTF-8, at most 255 bytes),
     /// `data[name_len..]` the bytes delivered to JS.
     name_len: u8,
@@ -141,6 +145,7 @@ impl Event {
             seq: 0,
             lane,
             self_contained: false,
+            fault: 0,
             name_len: name.len() as u8,
             data,
         }
@@ -201,9 +206,22 @@ impl Event {
     /// says whether the caller scanned it as exactly one self-contained
     /// data item.
     pub(crate) fn cbor_encoded(name: &str, payload: &[u8], self_contained: bool) -> Event {
+        Event::cbor_checked(name, payload, Ok(self_contained))
+    }
+
+    /// A CBOR-lane event whose payload is already CBOR, with the outcome of
+    /// its scan: whether it is self-contained, or why it is malformed.
+    pub(crate) fn cbor_checked(
+        name: &str,
+        payload: &[u8],
+        scan: Result<bool, crate::Malformed>,
+    ) -> Event {
         let mut event = Event::named(name.as_bytes(), Lane::Cbor, payload.len());
         event.data.extend_from_slice(payload);
-        event.self_contained = self_contained;
+        match scan {
+            Ok(self_contained) => event.self_contained = self_contained,
+            Err(malformed) => event.fault = malformed.code(),
+        }
         event
     }
 
@@ -226,6 +244,13 @@ impl Event {
     /// meaning reaches into other items. False on other lanes.
     pub fn is_self_contained(&self) -> bool {
         self.self_contained
+    }
+
+    /// On the CBOR lane, why the payload is not one well-formed data item
+    /// ([`Malformed::code`](crate::Malformed::code)); 0 when it is, or on
+    /// other lanes.
+    pub fn fault(&self) -> u8 {
+        self.fault
     }
 
     /// The event name; empty for a report from an unnamed sink.

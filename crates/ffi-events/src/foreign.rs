@@ -59,6 +59,25 @@ impl fmt::Display for Malformed {
     }
 }
 
+impl Malformed {
+    /// The reason's code in a batch's tag (see
+    /// [`TAG_FAULT_SHIFT`](crate::TAG_FAULT_SHIFT)); never 0.
+    pub fn code(self) -> u8 {
+        match self {
+            Malformed::NotAMap => 1,
+            Malformed::Truncated => 2,
+            Malformed::NotWellFormed => 3,
+            Malformed::TooDeep => 4,
+            Malformed::TrailingBytes => 5,
+            Malformed::MissingEventType => 6,
+            Malformed::MissingPayload => 7,
+            Malformed::EventTypeNotText => 8,
+            Malformed::InvalidName(_) => 9,
+            Malformed::InvalidUtf8 => 10,
+        }
+    }
+}
+
 impl std::error::Error for Malformed {}
 
 /// The parts of a foreign envelope, borrowed from its bytes.

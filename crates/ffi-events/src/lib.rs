@@ -102,5 +102,5 @@ pub use registry::{Filter, ListenerId, Registry};
 pub use sink::{Sink, SinkError, SinkFormat, SinkStats, SinkStatus};
 pub use spare::{SPARE_BYTES, SPARE_COUNT};
 pub use stats::Stats;
-pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES, TAG_SELF_CONTAINED};
+pub use wire::{BatchEncoder, FLAG_MORE, HEADER_BYTES, TAG_FAULT_SHIFT, TAG_SELF_CONTAINED};
 pub use workers::StopToken;

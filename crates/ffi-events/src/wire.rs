@@ -33,6 +33,9 @@ use crate::registry::{ListenerId, Registry};
 /// Tag bit: the CBOR-lane payload is exactly one well-formed data item
 /// that decodes on its own (see [`Event::is_self_contained`]).
 pub const TAG_SELF_CONTAINED: u32 = 0x80;
+/// Tag bits 3..=6: a CBOR-lane payload's [`Event::fault`] (0: none). The
+/// lane is bits 0..=2.
+pub const TAG_FAULT_SHIFT: u32 = 3;
 /// Size of the fixed header in bytes.
 pub const HEADER_BYTES: usize = 16;
 /// Flag bit: poll again soon ([`Drained::more`](crate::Drained::more)):
@@ -149,7 +152,8 @@ impl BatchEncoder {
             } else {
                 0
             };
-            let tag = (self.name_of[i] << 8) | self_contained | event.lane() as u32;
+            let fault = u32::from(event.fault()) << TAG_FAULT_SHIFT;
+            let tag = (self.name_of[i] << 8) | self_contained | fault | event.lane() as u32;
             tags[4 * i..4 * i + 4].copy_from_slice(&tag.to_le_bytes());
         }
         for (chunk, end) in route_ends.chunks_exact_mut(4).zip(&self.route_ends) {

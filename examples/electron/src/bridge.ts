@@ -9,7 +9,10 @@ export interface TickMessage {
 export interface StatsMessage {
   emitted: number
   delivered: number
-  dropped: number
+  /** Refused because the ring was full. */
+  refused: number
+  /** Accepted, then lost (teardown; `'dropOldest'` would count here too). */
+  discarded: number
   queued: number
   batches: number
   stuck: boolean

@@ -24,7 +24,7 @@ function openHub(): EventHub<Events> {
     const latencyUs = Number(process.hrtime.bigint() - tick.at) / 1000
     send(CHANNEL_TICK, { n: tick.n, seq: meta.seq, latencyUs })
   })
-  h.on('not_responding', (why) => console.warn('native side not responding:', why.reason, why.dropped))
+  h.on('not_responding', (why) => console.warn('native side not responding:', why.reason, why.overflowed))
   h.onError((err) => console.error('ffi-events:', err.code, err.message))
   // A native thread, owned by the hub: joined by close().
   sources.ticker(h, { name: 'tick', intervalMs: 100, heartbeat: true })
@@ -33,7 +33,8 @@ function openHub(): EventHub<Events> {
     send(CHANNEL_STATS, {
       emitted: s.emitted,
       delivered: s.delivered,
-      dropped: s.dropped,
+      refused: s.refused,
+      discarded: s.discarded,
       queued: s.queued,
       batches: s.batches,
       stuck: s.stuck,

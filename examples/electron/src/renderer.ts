@@ -15,7 +15,7 @@ interface Window {
   })
   window.ffiEvents.onStats((s) => {
     statsEl.textContent =
-      `emitted ${s.emitted}, delivered ${s.delivered}, dropped ${s.dropped}, ` +
+      `emitted ${s.emitted}, delivered ${s.delivered}, refused ${s.refused}, discarded ${s.discarded}, ` +
       `queued ${s.queued}, batches ${s.batches}${s.stuck ? ', NOT RESPONDING' : ''}`
   })
 }
