@@ -15,9 +15,13 @@
  *
  * The handle is not a pointer: it is a slot index and a generation in a
  * process-wide table inside the addon, which Node never unloads. A call
- * after the sink was closed, after its hub closed or was garbage-collected,
- * after the worker thread that made it exited, or during process exit is a
- * refused no-op (FFI_EVENTS_CLOSED), never a use of freed memory.
+ * that starts after the sink was closed, after its hub closed or was
+ * garbage-collected, after the worker thread that made it exited, or after
+ * process.exit() (every sink is closed from the main thread's 'exit'
+ * event, before C exit handlers run) is a refused no-op
+ * (FFI_EVENTS_CLOSED), never a use of freed memory. Closing never waits
+ * for a call in progress: what that call uses stays alive until it
+ * returns, and its event is delivered.
  *
  * The functions are exported by the ffi-events addon (`ffi-events.*.node`).
  * Code that links the addon, or a C/C++ addon built with the
@@ -39,10 +43,11 @@ enum ffi_events_status {
     /* The ring took the event (or the report of an error or of malformed
      * input). */
     FFI_EVENTS_ACCEPTED = 0,
-    /* The ring was full: the event is dropped and counted (the hub's
-     * `stats().dropped`, the sink's `stats().dropped`); the hub delivers a
+    /* The ring was full: the event is refused and counted (the hub's
+     * `stats().refused`, the sink's `stats().refused`); the hub delivers a
      * `not_responding` event to JavaScript, then `responding` once it
-     * drained. */
+     * drained. A callback call with ret != 0 (an error report) is not
+     * refused while the hub's 64-slot report reserve has room. */
     FFI_EVENTS_FULL = 1,
     /* The sink or its hub is closed, or the handle is stale. */
     FFI_EVENTS_CLOSED = 2,
@@ -77,7 +82,14 @@ enum ffi_events_lane {
  *     "raw":      bytes, named by the sink's name;
  *     "json":     UTF-8 JSON text, named by the sink's name.
  *   ret != 0: `msg` holds the library's UTF-8 error text; JavaScript
- *     receives it as an EventHubError with code ERR_NATIVE_ERROR.
+ *     receives it as an EventHubError with code ERR_NATIVE_ERROR carrying
+ *     `ret` as given and the sink's name and format. On a full ring it
+ *     takes the hub's report reserve (64); past that the loss is counted
+ *     and JavaScript gets ERR_REPORTS_LOST with the last text.
+ *
+ * CBOR is scanned without recursion and refused as malformed past 256
+ * levels of nesting (arrays, maps, tags, chunked strings), so a library
+ * thread with a small stack survives any input.
  *
  * `msg` is read only during the call; the library may reuse its buffer as
  * soon as the call returns. msg == NULL with len == 0 is an empty payload;

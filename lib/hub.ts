@@ -276,7 +276,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   /**
    * Emits `payload` from JS through the same ring as native events,
    * encoded as CBOR. Returns false when the ring was full (the event is
-   * counted as dropped). Liveness names are refused with a `RangeError`.
+   * counted in `stats().refused`). Liveness names are refused with a `RangeError`.
    */
   emit<K extends EmitName<Events>>(name: K, payload: Events[K & keyof Events]): boolean {
     this.#validateEmitName(name, 'emit')
