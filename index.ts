@@ -17,7 +17,7 @@ export type { EventHubErrorCode, EventHubErrorOptions, ReportingSink } from './l
 export { NativeSink, staleSinkCalls } from './lib/sink'
 export type { NativeSinkFormat } from './lib/sink'
 export { sources } from './lib/sources'
-export type { BurstOptions, BurstResult, SourceControl, Tick, TickerOptions } from './lib/sources'
+export type { BurstEncoding, BurstItem, BurstOptions, BurstPayloads, BurstResult, SourceControl, SourceName, Tick, TickerOptions } from './lib/sources'
 export type {
   AllEvents,
   AnyEventArgs,
@@ -38,5 +38,6 @@ export type {
   NativeSinkStats,
   RawEventName,
   RawListener,
+  Delivered,
   WaitForOptions,
 } from './lib/types'

@@ -5,7 +5,7 @@ import { EventHub, nativeHubOf, sources, type BindingModule } from 'ffi-events'
 
 import { root, runNode } from './helpers'
 
-type Events = { tick: { n: number; at: bigint } }
+type Events = { tick: { n: number; at: bigint }; b: { thread: number; i: number; data: Uint8Array } }
 
 const stock = createRequire(import.meta.url)(join(root, 'binding.js')) as BindingModule
 

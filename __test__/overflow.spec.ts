@@ -164,7 +164,7 @@ test("a burst with onFull: 'retry' loses nothing through a small ring; 'tick' bu
   await until(() => ticks.length === 100)
   t.deepEqual(ticks.map((tick) => tick.n), [...Array(100).keys()])
   t.true(ticks.every((tick) => typeof tick.at === 'bigint' && tick.at >= before))
-  t.throws(() => sources.burst(hub, { name: 'b', count: 1, onFull: 'block' as 'drop' }), { instanceOf: TypeError, message: /"options\.onFull"/ })
+  t.throws(() => sources.burst(hub, { name: 'b', count: 1, encoding: 'raw', onFull: 'block' as 'drop' }), { instanceOf: TypeError, message: /"options\.onFull"/ })
   await hub.close()
 })
 

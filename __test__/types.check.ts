@@ -126,7 +126,63 @@ void hubStats.dropped
 void [books, lostReports]
 
 // A burst reports events lost for good as `lost`.
-const burst: Promise<BurstResult> = sources.burst(hub, { name: 'frame', count: 1, onFull: 'retry' })
+const burst: Promise<BurstResult> = sources.burst(hub, { name: 'frame', count: 1, onFull: 'retry', encoding: 'raw' })
 void burst.then((r) => r.lost + r.retried + r.emitted + r.skipped)
 // @ts-expect-error `rejected` is now `lost`
 void burst.then((r) => r.rejected)
+
+// Sources accept only names whose declared payload matches what they emit.
+interface SourceEvents {
+  greeting: { text: string }
+  frame: Uint8Array
+  tick: { n: number; at: bigint }
+  item: { thread: number; i: number; data: Uint8Array }
+  anything: unknown
+}
+const typed = new EventHub<SourceEvents>()
+sources.ticker(typed, { name: 'tick', intervalMs: 10 })
+sources.ticker(typed, { name: 'anything', intervalMs: 10 })
+// @ts-expect-error a ticker emits { n, at }, not { text }
+sources.ticker(typed, { name: 'greeting', intervalMs: 10 })
+// @ts-expect-error a ticker does not emit bytes
+sources.ticker(typed, { name: 'frame', intervalMs: 10 })
+// @ts-expect-error liveness names belong to the hub
+sources.ticker(typed, { name: 'not_responding', intervalMs: 10 })
+void sources.burst(typed, { name: 'frame', count: 1, encoding: 'raw' })
+void sources.burst(typed, { name: 'item', count: 1 })
+void sources.burst(typed, { name: 'item', count: 1, encoding: 'cbor' })
+void sources.burst(typed, { name: 'tick', count: 1, encoding: 'tick' })
+void sources.burst(typed, { name: 'anything', count: 1, encoding: 'raw' })
+// @ts-expect-error a CBOR burst (the default) emits { thread, i, data }, not bytes
+void sources.burst(typed, { name: 'frame', count: 1 })
+// @ts-expect-error a raw burst emits bytes, not { text }
+void sources.burst(typed, { name: 'greeting', count: 1, encoding: 'raw' })
+// @ts-expect-error a tick burst emits { n, at }, not { thread, i, data }
+void sources.burst(typed, { name: 'item', count: 1, encoding: 'tick' })
+// An untyped hub takes any name.
+sources.ticker(untyped, { name: 'whatever', intervalMs: 1 })
+void sources.burst(untyped, { name: 'whatever', count: 1, encoding: 'raw' })
+
+// Node habits: removal by name and function, counts, waitFor with meta.
+const greet = (g: { text: string }) => g.text
+typed.on('greeting', greet)
+const removedOne: boolean = typed.off('greeting', greet)
+const chained: EventHub<SourceEvents> = typed.removeListener('greeting', greet).removeListener('frame', () => {})
+const counted: number = typed.listenerCount('greeting', greet) + typed.listenerCount('greeting') + typed.listenerCount()
+// @ts-expect-error no such event
+typed.off('tock', greet)
+const withMeta = typed.waitFor('tick', { meta: true, timeoutMs: 10 })
+void withMeta.then(({ payload, meta }) => {
+  const at: bigint = payload.at
+  const seq: number = meta.seq
+  const name: 'tick' = meta.name
+  return [at, seq, name]
+})
+const plain = typed.waitFor('tick')
+// @ts-expect-error without `meta: true` it resolves with the payload alone
+void plain.then((v) => v.meta)
+// An async onError handler is accepted (its rejection is rethrown as an uncaught exception).
+typed.onError(async (error) => {
+  await Promise.resolve(error.code)
+})
+void [removedOne, chained, counted]

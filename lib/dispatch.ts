@@ -77,7 +77,7 @@ export interface Registry {
 /** Listener entries, routes and delivery-error reporting of one hub. */
 export class Dispatcher {
   readonly entries = new Map<number, Entry>()
-  readonly errorHandlers = new Set<(error: EventHubError) => void>()
+  readonly errorHandlers = new Set<(error: EventHubError) => unknown>()
   listenerErrors = 0
   decodeErrors = 0
   /**
@@ -432,7 +432,10 @@ export class Dispatcher {
     if (this.errorHandlers.size === 0) return rethrowLater(error)
     for (const handler of [...this.errorHandlers]) {
       try {
-        handler(error as EventHubError)
+        const result = handler(error as EventHubError)
+        // An async handler's rejection surfaces as a throw does: an
+        // uncaught exception, never an unhandled rejection.
+        if (isThenable(result)) result.then(undefined, rethrowLater)
       } catch (handlerError) {
         rethrowLater(handlerError)
       }

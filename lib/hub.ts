@@ -10,6 +10,7 @@ import { NativeSink } from './sink'
 import type {
   AllEvents,
   AnyListener,
+  Delivered,
   EmitName,
   EventHubOptions,
   EventHubStats,
@@ -26,6 +27,7 @@ import type {
 import {
   invalidValue,
   outOfRange,
+  validateBoolean,
   validateBytes,
   validateFunction,
   validateInteger,
@@ -212,11 +214,40 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     return this.#add(null, Kind.Any, listener)
   }
 
-  /** Removes a listener; true once, false for 0, unknown or removed ids. */
-  off(id: number): boolean {
-    if (typeof id !== 'number' || !this.#dispatcher.remove(id)) return false
+  /**
+   * Removes a listener: by the id `on`, `once`, `onRaw` or `onAny` returned
+   * (true once, false for 0, unknown or removed ids), or, as Node's
+   * `EventEmitter` does, by name and function: the most recently added
+   * `on`/`once`/`onRaw` listener of `name` that is `listener` (false when
+   * there is none).
+   */
+  off(id: number): boolean
+  off<K extends EventName<Events>>(name: K, listener: (...args: never[]) => unknown): boolean
+  off(idOrName: number | string, listener?: (...args: never[]) => unknown): boolean {
+    if (typeof idOrName === 'string' || listener !== undefined) return this.#offByFunction(idOrName, listener)
+    if (typeof idOrName !== 'number' || !this.#dispatcher.remove(idOrName)) return false
     holdWhileListening(this, this.#dispatcher.entries.size)
-    return this.#native.removeListener(id)
+    return this.#native.removeListener(idOrName)
+  }
+
+  #offByFunction(name: unknown, listener: unknown): boolean {
+    validateName(name)
+    validateFunction(listener, 'listener')
+    let last: number | undefined
+    for (const entry of this.#dispatcher.entries.values()) {
+      if (entry.name === name && entry.fn === listener && entry.kind !== Kind.Any) last = entry.id
+    }
+    return last !== undefined && this.off(last)
+  }
+
+  /**
+   * Node's name for `off(name, listener)`: removes the most recently added
+   * listener of `name` that is `listener`, if any, and returns the hub (so
+   * calls chain, as on an `EventEmitter`).
+   */
+  removeListener<K extends EventName<Events>>(name: K, listener: (...args: never[]) => unknown): this {
+    this.#offByFunction(name, listener)
+    return this
   }
 
   /**
@@ -238,9 +269,21 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     return removed
   }
 
-  /** Listeners of `name` (`onAny` ones not counted), or all listeners when omitted. */
-  listenerCount(name?: EventName<Events>): number {
+  /**
+   * Listeners of `name` (`onAny` ones not counted), or all listeners when
+   * `name` is omitted; with `listener`, only those that are that function
+   * (as Node's `listenerCount(name, listener)`).
+   */
+  listenerCount(name?: EventName<Events>, listener?: (...args: never[]) => unknown): number {
     if (name !== undefined) validateName(name)
+    if (listener !== undefined) {
+      validateFunction(listener, 'listener')
+      let count = 0
+      for (const entry of this.#dispatcher.entries.values()) {
+        if (entry.fn === listener && entry.kind !== Kind.Any && (name === undefined || entry.name === name)) count++
+      }
+      return count
+    }
     return this.#native.listenerCount(name)
   }
 
@@ -252,9 +295,11 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   /**
    * Calls `handler` with delivery errors: undecodable events, listeners
    * that threw or rejected, errors and malformed input from native sinks.
-   * Returns a function that removes it.
+   * Returns a function that removes it. A handler that throws, or returns
+   * a promise that rejects, has its error rethrown asynchronously (an
+   * uncaught exception, never an unhandled rejection).
    */
-  onError(handler: (error: EventHubError) => void): () => void {
+  onError(handler: (error: EventHubError) => unknown): () => void {
     validateFunction(handler, 'handler')
     this.#dispatcher.errorHandlers.add(handler)
     return () => {
@@ -372,13 +417,19 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     }
   }
 
-  /** Resolves with the payload of the next `name` event. */
-  waitFor<K extends EventName<Events>>(name: K, options: WaitForOptions = {}): Promise<AllEvents<Events>[K]> {
+  /**
+   * Resolves with the payload of the next `name` event; with
+   * `{ meta: true }`, with `{ payload, meta }` (its `seq` and lane).
+   */
+  waitFor<K extends EventName<Events>>(name: K, options: WaitForOptions & { meta: true }): Promise<Delivered<AllEvents<Events>[K], K>>
+  waitFor<K extends EventName<Events>>(name: K, options?: WaitForOptions & { meta?: false }): Promise<AllEvents<Events>[K]>
+  waitFor<K extends EventName<Events>>(name: K, options: WaitForOptions = {}): Promise<unknown> {
     validateName(name)
     validateObject(options, 'options')
     validateSignal(options.signal, 'options.signal')
     validateNumber(options.timeoutMs, 'options.timeoutMs', 0, 2 ** 31 - 1)
-    return waitFor(this.#subscribable(name), name, options.signal, options.timeoutMs)
+    validateBoolean(options.meta, 'options.meta')
+    return waitFor(this.#subscribable(name), name, options.signal, options.timeoutMs, options.meta === true)
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { BurstResult, SourceControl } from '../binding'
 import { internalsOf, type EventHub } from './hub'
-import type { EventMap } from './types'
+import type { EmitName, EventMap } from './types'
 import {
   validateInteger,
   validateName,
@@ -12,10 +12,23 @@ import { closedError } from './errors'
 
 export type { BurstResult, SourceControl }
 
+/**
+ * The names of event map `E` a source that produces payloads of type `P`
+ * may emit: those whose declared payload a `P` satisfies (so that its
+ * listeners get what their type says). Any name on an untyped hub.
+ */
+export type SourceName<E extends EventMap, P> = string extends EmitName<E>
+  ? string
+  : { [K in EmitName<E>]: P extends E[K & keyof E] ? K : never }[EmitName<E>]
+
 /** Options of `sources.ticker`. */
-export interface TickerOptions {
-  /** Event name; the payload is `{ n: number, at: bigint }`, `at` on `process.hrtime.bigint()`'s clock. */
-  name: string
+export interface TickerOptions<N extends string = string> {
+  /**
+   * Event name; the payload is `{ n: number, at: bigint }`, `at` on
+   * `process.hrtime.bigint()`'s clock. On a typed hub, only names declared
+   * with a payload type that `Tick` satisfies.
+   */
+  name: N
   /** Period in ms; fractions allowed (0.01 is 100,000 events/s). */
   intervalMs: number
   /** Ticks before stopping; unlimited when omitted. */
@@ -24,10 +37,34 @@ export interface TickerOptions {
   heartbeat?: boolean
 }
 
+/** What a burst emits: `'raw'` bytes, `'cbor'` `{ thread, i, data }` items, or `'tick'` ticks. */
+export type BurstEncoding = 'raw' | 'cbor' | 'tick'
+
+/** The payload of a `'cbor'` burst's events. */
+export interface BurstItem {
+  /** The producer thread's index. */
+  thread: number
+  /** The event's index in its thread. */
+  i: number
+  /** `payloadBytes` bytes. */
+  data: Uint8Array
+}
+
+/** The payload type of each burst encoding. */
+export interface BurstPayloads {
+  raw: Uint8Array
+  cbor: BurstItem
+  tick: Tick
+}
+
 /** Options of `sources.burst`. */
-export interface BurstOptions {
-  /** Event name. */
-  name: string
+export interface BurstOptions<N extends string = string, Enc extends BurstEncoding = BurstEncoding> {
+  /**
+   * Event name. On a typed hub, only names declared with a payload type
+   * that the encoding's payload satisfies (`Uint8Array` for `'raw'`,
+   * `BurstItem` for `'cbor'`, `Tick` for `'tick'`).
+   */
+  name: N
   /** Events in all, split evenly across the threads. */
   count: number
   /** Producer threads, 1 to 64 (default 1). */
@@ -40,7 +77,7 @@ export interface BurstOptions {
    * with `data` a byte string of `payloadBytes`. `'tick'`: the ticker's
    * `{ n, at }` (`payloadBytes` ignored).
    */
-  encoding?: 'raw' | 'cbor' | 'tick'
+  encoding?: Enc
   /**
    * `'drop'` (default): a refused event is counted in the result's `lost`
    * and skipped, as a producer that must never wait does. `'retry'`: the
@@ -72,7 +109,7 @@ function openHub(hub: EventHub<EventMap>, source: string) {
  */
 export const sources = {
   /** Emits `{ n, at }` every `intervalMs` from a native thread. */
-  ticker<E extends EventMap>(hub: EventHub<E>, options: TickerOptions): SourceControl {
+  ticker<E extends EventMap>(hub: EventHub<E>, options: TickerOptions<SourceName<E, Tick>>): SourceControl {
     validateObject(options, 'options')
     validateName(options.name, 'options.name')
     validateNumber(options.intervalMs, 'options.intervalMs', 0, 2 ** 31)
@@ -91,7 +128,10 @@ export const sources = {
    * Emits `count` events as fast as `threads` native threads can; resolves
    * with what happened: `{ emitted, lost, retried, skipped, maxEmitNs }`.
    */
-  burst<E extends EventMap>(hub: EventHub<E>, options: BurstOptions): Promise<BurstResult> {
+  burst<E extends EventMap, Enc extends BurstEncoding = 'cbor'>(
+    hub: EventHub<E>,
+    options: BurstOptions<SourceName<E, BurstPayloads[Enc]>, Enc>,
+  ): Promise<BurstResult> {
     validateObject(options, 'options')
     validateName(options.name, 'options.name')
     validateInteger(options.count, 'options.count', 0, Number.MAX_SAFE_INTEGER)

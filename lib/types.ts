@@ -219,6 +219,14 @@ export interface WaitForOptions {
   signal?: AbortSignal
   /** Rejects with `ERR_WAIT_TIMEOUT` after this many ms. */
   timeoutMs?: number
+  /** Resolve with `{ payload, meta }` instead of the payload alone. */
+  meta?: boolean
+}
+
+/** What `waitFor(name, { meta: true })` resolves with. */
+export interface Delivered<P, K extends string = string> {
+  payload: P
+  meta: EventMeta<K>
 }
 
 /** Options of `events`. */

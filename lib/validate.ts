@@ -84,6 +84,11 @@ export function validateOneOf<T extends string>(value: unknown, arg: string, all
   }
 }
 
+export function validateBoolean(value: unknown, arg: string): asserts value is boolean | undefined {
+  if (value === undefined) return
+  if (typeof value !== 'boolean') throw invalidType(arg, 'of type boolean', value)
+}
+
 export function validateSignal(value: unknown, arg: string): asserts value is AbortSignal | undefined {
   if (value === undefined) return
   if (!(value instanceof AbortSignal)) throw invalidType(arg, 'an instance of AbortSignal', value)

@@ -2,19 +2,26 @@
 // and one close notification.
 
 import { abortError, closedError, EventHubError } from './errors'
+import type { EventMeta } from './types'
 
 /** What the helpers here need of a hub. */
 export interface Subscribable<P> {
   readonly closed: boolean
-  once(listener: (payload: P) => void): number
+  once(listener: (payload: P, meta: EventMeta) => void): number
   on(listener: (payload: P) => void): number
   off(id: number): boolean
   /** Calls `fn` once when the hub closes; returns a function that cancels it. */
   onClose(fn: () => void): () => void
 }
 
-/** Resolves with the next payload; rejects on timeout, abort or close. */
-export function waitFor<P>(hub: Subscribable<P>, name: string, signal: AbortSignal | undefined, timeoutMs: number | undefined): Promise<P> {
+/** Resolves with the next payload (with `withMeta`, `{ payload, meta }`); rejects on timeout, abort or close. */
+export function waitFor<P>(
+  hub: Subscribable<P>,
+  name: string,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  withMeta: boolean,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     if (hub.closed) return reject(closedError('waitFor'))
     if (signal?.aborted) return reject(abortError(signal))
@@ -29,10 +36,16 @@ export function waitFor<P>(hub: Subscribable<P>, name: string, signal: AbortSign
       settle()
       reject(abortError(signal as AbortSignal))
     }
-    const id = hub.once((payload) => {
-      settle()
-      resolve(payload)
-    })
+    // A listener gets `meta` only when it declares the parameter.
+    const id = withMeta
+      ? hub.once((payload, meta) => {
+          settle()
+          resolve({ payload, meta })
+        })
+      : hub.once((payload) => {
+          settle()
+          resolve(payload)
+        })
     const cancelOnClose = hub.onClose(() => {
       settle()
       reject(closedError('waitFor'))
