@@ -29,6 +29,7 @@ export const CASES = {
   close: ['close.mjs', 300_000],
   badinput: ['badinput.mjs', 600_000],
   native: ['native.mjs', 1_800_000],
+  tsan: ['tsan.mjs', 1_800_000],
 }
 
 const args = process.argv.slice(2)
