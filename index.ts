@@ -38,6 +38,7 @@ export type {
   NativeSinkStats,
   RawEventName,
   RawListener,
+  RequestOptions,
   Delivered,
   WaitForOptions,
 } from './lib/types'

@@ -39,6 +39,9 @@ export const LANE_MALFORMED = 3
 export const LANE_NATIVE_ERROR = 4
 /** Reports lost to a full ring and reserve: u64 count, then the last lost report's bytes. */
 export const LANE_REPORTS_LOST = 5
+/** A request's reply: request id (u64 LE), ret (i32 LE), flags (u8), then the library's bytes. */
+export const LANE_REPLY = 6
+const REPLY_HEADER_BYTES = 13
 /** Bytes of a report's header: the sink's format code (u8), the library's `ret` (i32 LE). */
 export const REPORT_HEADER_BYTES = 5
 
@@ -170,6 +173,17 @@ export class Batch {
     const ret = this.buffer.readInt32LE(at + 1)
     const text = this.buffer.toString('utf8', at + REPORT_HEADER_BYTES, this.end(i))
     return { format, ret, text, lost }
+  }
+
+  /** A reply's parts; `bytes` is a view into the batch. */
+  reply(i: number): { id: number; ret: number; flags: number; bytes: Uint8Array } {
+    const at = this.start(i)
+    return {
+      id: Number(this.buffer.readBigUInt64LE(at)),
+      ret: this.buffer.readInt32LE(at + 8),
+      flags: this.buffer[at + 12],
+      bytes: this.bytes.subarray(at + REPLY_HEADER_BYTES, this.end(i)),
+    }
   }
 
   /** A CBOR-lane event as its envelope `{ eventType, payload }`: a new buffer, header then payload. */

@@ -4,7 +4,7 @@
 
 import { Decoder } from 'cbor-x'
 
-import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPORTS_LOST } from './batch'
+import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPLY, LANE_REPORTS_LOST } from './batch'
 import { EventHubError, type EventHubErrorCode, type EventHubErrorOptions, type ReportingSink } from './errors'
 import type { EventMeta, Lane } from './types'
 
@@ -80,6 +80,8 @@ export class Dispatcher {
   readonly errorHandlers = new Set<(error: EventHubError) => unknown>()
   listenerErrors = 0
   decodeErrors = 0
+  /** Where replies to requests go (set by the hub). */
+  onReply: ((id: number, ret: number, flags: number, bytes: Uint8Array) => void) | undefined
   /**
    * Routes of the batch being dispatched, by name index, built from the
    * listener ids the batch carries (the native registry's, read when the
@@ -162,6 +164,11 @@ export class Dispatcher {
     const decoded = this.#decodeRuns(batch)
     for (let i = 0; i < batch.count; i++) {
       const lane = batch.lane(i)
+      if (lane === LANE_REPLY) {
+        const { id, ret, flags, bytes } = batch.reply(i)
+        this.onReply?.(id, ret, flags, bytes)
+        continue
+      }
       if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR || lane === LANE_REPORTS_LOST) {
         this.#reportFromSink(batch, i, lane)
         continue

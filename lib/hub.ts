@@ -6,6 +6,7 @@ import { Dispatcher, Kind, rethrowLater, takesMeta } from './dispatch'
 import { closedError, EventHubError } from './errors'
 import { holdWhileListening, track, untrack } from './lifetime'
 import { closeSinksAtExit, defaultBinding, type BindingModule } from './load'
+import { Requests } from './requests'
 import { NativeSink } from './sink'
 import type {
   AllEvents,
@@ -22,6 +23,7 @@ import type {
   NativeSinkOptions,
   RawEventName,
   RawListener,
+  RequestOptions,
   WaitForOptions,
 } from './types'
 import {
@@ -110,6 +112,11 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   readonly #dispatcher: Dispatcher
   /** Called once when the hub closes: pending `waitFor`s and `events()` iterators. */
   readonly #onClose = new Set<() => void>()
+  readonly #requests: Requests
+  /** What `ref()`/`unref()` last asked for. */
+  #refd = true
+  /** Holds the event loop while requests are pending and the hub is ref'd. */
+  #requestHold: NodeJS.Timeout | undefined
   #closing: Promise<void> | undefined
   #dispatching = false
   #pumpScheduled = false
@@ -145,6 +152,8 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
       snapshot: (name) => native.snapshot(name),
       off: (id) => this.off(id),
     })
+    this.#requests = new Requests(native, () => this.#holdForRequests())
+    this.#dispatcher.onReply = (id, ret, flags, bytes) => this.#requests.settle(id, ret, flags, bytes)
     internals.set(this, { native, binding })
     track(this, native)
   }
@@ -448,19 +457,70 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   /** The hub's counters (see `EventHubStats`). */
   stats(): EventHubStats {
     const { listenerErrors, decodeErrors } = this.#dispatcher
-    return { ...this.#native.stats(), listenerErrors, decodeErrors }
+    const native = this.#native.stats()
+    return {
+      ...native,
+      repliesIgnored: native.repliesIgnored + this.#requests.ignored,
+      requestsPending: this.#requests.size,
+      listenerErrors,
+      decodeErrors,
+    }
   }
 
   /** Lets the hub keep the process alive while it has listeners (the default). */
   ref(): this {
+    this.#refd = true
     if (!this.closed) this.#native.ref()
+    this.#holdForRequests()
     return this
   }
 
-  /** Stops the hub from keeping the process alive. */
+  /** Stops the hub from keeping the process alive (pending requests included). */
   unref(): this {
+    this.#refd = false
     if (!this.closed) this.#native.unref()
+    this.#holdForRequests()
     return this
+  }
+
+  /**
+   * Like a pending socket read, a pending request keeps the process alive
+   * (unless the hub is unref'd): its reply arrives through a wake-up that
+   * does not hold the event loop by itself.
+   */
+  #holdForRequests(): void {
+    const hold = this.#refd && this.#requests.size > 0
+    if (hold && this.#requestHold === undefined) {
+      this.#requestHold = setInterval(() => {}, 2 ** 31 - 1)
+    } else if (!hold && this.#requestHold !== undefined) {
+      clearInterval(this.#requestHold)
+      this.#requestHold = undefined
+    }
+  }
+
+  /**
+   * Calls a native library's asynchronous function and resolves with its
+   * reply. `call` gets a fresh one-shot `(callback, userData)` pair (the
+   * sink's C function and a handle, BigInt addresses for koffi) and must
+   * pass them to the library, synchronously; the library later calls
+   * `callback(ret, msg, len, userData)` once, from any thread, and that
+   * call only copies the reply and returns. The value `call` returns goes
+   * to `options.accepted`. Rejects with what `call` throws, with
+   * `ERR_NATIVE_ERROR` (carrying `ret`) when the library refused the
+   * request or replied with `ret != 0`, with `ERR_WAIT_TIMEOUT`, with the
+   * signal's reason, or with `ERR_HUB_CLOSED` when the hub closes first. A
+   * reply after that, or a second one, is counted in
+   * `stats().repliesIgnored`.
+   */
+  request<T = unknown>(call: (callback: bigint, userData: bigint) => unknown, options: RequestOptions = {}): Promise<T> {
+    validateFunction(call, 'call')
+    validateObject(options, 'options')
+    validateOneOf(options.format, 'options.format', ['cbor', 'json', 'raw'] as const)
+    validateNumber(options.timeoutMs, 'options.timeoutMs', 0, 2 ** 31 - 1)
+    validateSignal(options.signal, 'options.signal')
+    if (options.accepted !== undefined) validateFunction(options.accepted, 'options.accepted')
+    this.#assertOpen('request')
+    return this.#requests.start(call, options) as Promise<T>
   }
 
   /**
@@ -486,6 +546,11 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
           return
         }
         this.#drainAll()
+        // Replies that arrived before the close settled their requests in
+        // the drains above; the rest never will.
+        this.#requests.rejectAll(
+          () => new EventHubError('The hub closed before the reply came', { code: 'ERR_HUB_CLOSED' }),
+        )
         this.#native.release()
         untrack(this)
         for (const onClose of [...this.#onClose]) onClose()

@@ -166,6 +166,13 @@ export interface EventHubStats {
    * counted in `refused`.
    */
   reportsLost: number
+  /**
+   * Calls to requests that were not their reply: a second call, or one
+   * after the request settled, timed out, was aborted or was refused.
+   */
+  repliesIgnored: number
+  /** Requests waiting for their reply. */
+  requestsPending: number
   batches: number
   wakeups: number
   wakeFailures: number
@@ -227,6 +234,27 @@ export interface WaitForOptions {
 export interface Delivered<P, K extends string = string> {
   payload: P
   meta: EventMeta<K>
+}
+
+/** Options of `request`. */
+export interface RequestOptions {
+  /**
+   * How to read the reply's bytes: `'cbor'` (default: one CBOR item),
+   * `'json'` (UTF-8 JSON text) or `'raw'` (a `Uint8Array` copy). An empty
+   * reply is `undefined` (`'cbor'`, `'json'`) or a zero-length array (`'raw'`).
+   */
+  format?: 'cbor' | 'json' | 'raw'
+  /** Rejects with `ERR_WAIT_TIMEOUT` when no reply came within this many ms. */
+  timeoutMs?: number
+  /** Rejects with the signal's reason when aborted. */
+  signal?: AbortSignal
+  /**
+   * Whether the function's return value means the library took the
+   * request. Default: a number or bigint is a status, 0 accepted, anything
+   * else refused; any other value (a context pointer object, `undefined`)
+   * counts as accepted.
+   */
+  accepted?: (returned: unknown) => boolean
 }
 
 /** Options of `events`. */

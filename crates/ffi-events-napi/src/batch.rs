@@ -1,7 +1,7 @@
 //! Turning a drain into one JS-owned buffer.
 
-use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Arc, Mutex};
 
 use ffi_events::sink_table::{self, SinkHandle};
 use ffi_events::{BatchEncoder, DrainLimits, Event, Hub};
@@ -22,8 +22,20 @@ pub(crate) struct Consumer {
     scratch: Mutex<Scratch>,
     /// Set by the env cleanup hook once it has run (and consumed its data).
     pub(crate) torn_down: AtomicBool,
-    /// Sinks opened on this hub; closed with it.
-    sinks: Mutex<Vec<SinkHandle>>,
+    /// Sinks (and requests) opened on this hub; closed with it.
+    sinks: Mutex<OpenSinks>,
+    /// Calls to this hub's requests that were not their reply: a second
+    /// call, or one after the request was settled or given up.
+    pub(crate) replies_ignored: Arc<AtomicU64>,
+}
+
+/// The handles to close with the hub. Handles closed on their own are
+/// forgotten in sweeps whose cost is spread over the opens (a sweep when
+/// the list doubled), so thousands of requests in flight open in O(1).
+#[derive(Default)]
+struct OpenSinks {
+    handles: Vec<SinkHandle>,
+    sweep_at: usize,
 }
 
 impl Consumer {
@@ -34,22 +46,25 @@ impl Consumer {
             scratch: Mutex::default(),
             torn_down: AtomicBool::new(false),
             sinks: Mutex::default(),
+            replies_ignored: Arc::default(),
         }
     }
 
     /// Remembers a sink, to close it when the hub closes.
     pub(crate) fn add_sink(&self, handle: SinkHandle) {
         let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-        // Forget sinks closed on their own, so that opening and closing
-        // sinks on one hub does not grow this list.
-        sinks.retain(|&h| sink_table::is_open(h));
-        sinks.push(handle);
+        if sinks.handles.len() >= sinks.sweep_at {
+            sinks.handles.retain(|&h| sink_table::is_open(h));
+            sinks.sweep_at = (2 * sinks.handles.len()).max(64);
+        }
+        sinks.handles.push(handle);
     }
 
     /// Closes the hub's sinks and then the hub (stopping and joining its
     /// threads). Idempotent.
     pub(crate) fn close(&self) {
-        let sinks = std::mem::take(&mut *self.sinks.lock().unwrap_or_else(|p| p.into_inner()));
+        let sinks =
+            std::mem::take(&mut self.sinks.lock().unwrap_or_else(|p| p.into_inner()).handles);
         for handle in sinks {
             sink_table::close(handle);
         }

@@ -41,6 +41,9 @@ pub struct HubStats {
     pub discarded: f64,
     /// Reports lost because the ring and the report reserve were full.
     pub reports_lost: f64,
+    /// Calls to requests that were not their reply (a second call, or one
+    /// after the request settled, timed out or was aborted).
+    pub replies_ignored: f64,
     /// Batches handed to JS.
     pub batches: f64,
     /// Wake-ups of the JS thread.
@@ -237,6 +240,44 @@ impl NativeHub {
         Ok(NativeSink::new(handle, sink))
     }
 
+    /// Opens the one-shot sink of request `id` (see `ffi_events::Sink::request`)
+    /// and returns its handle, the `user_data` to pass with
+    /// `requestCallback`. Its first call is the reply; later ones are
+    /// counted in `repliesIgnored`.
+    #[napi]
+    pub fn open_request(&self, id: f64) -> Result<BigInt> {
+        if self.hub().is_closed() {
+            return Err(Error::new(Status::GenericFailure, "the hub is closed"));
+        }
+        let sink = Arc::new(Sink::request(
+            id as u64,
+            self.consumer.replies_ignored.clone(),
+        ));
+        let handle = sink_table::open(sink, self.emitter.clone())
+            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
+        self.consumer.add_sink(handle);
+        if self.hub().is_closed() {
+            sink_table::close(handle);
+        }
+        Ok(BigInt::from(handle.as_user_data() as u64))
+    }
+
+    /// Closes a request's sink (settled, timed out, aborted): later calls
+    /// through its handle are counted in `repliesIgnored`. False when it
+    /// was not open.
+    #[napi]
+    pub fn close_request(&self, user_data: BigInt) -> bool {
+        let (_, value, lossless) = user_data.get_u64();
+        lossless && sink_table::close(sink_table::SinkHandle::from_user_data(value as usize))
+    }
+
+    /// Address of `ffi_events_sink_callback`, the `callback` of every
+    /// request.
+    #[napi(getter)]
+    pub fn request_callback(&self) -> BigInt {
+        BigInt::from(crate::sink::ffi_events_sink_callback as *const () as usize as u64)
+    }
+
     /// Listeners of `name`, or of all names and every event when omitted.
     #[napi]
     pub fn listener_count(&self, name: Option<String>) -> u32 {
@@ -311,6 +352,10 @@ impl NativeHub {
             refused: stats.refused as f64,
             discarded: stats.discarded as f64,
             reports_lost: stats.reports_lost as f64,
+            replies_ignored: self
+                .consumer
+                .replies_ignored
+                .load(std::sync::atomic::Ordering::Relaxed) as f64,
             batches: stats.batches as f64,
             wakeups: stats.wakeups as f64,
             wake_failures: stats.wake_failures as f64,

@@ -156,6 +156,12 @@ impl Emitter {
         self.shared.offer_report(event)
     }
 
+    /// Queues a request's reply: into the ring, or into the hub's reply
+    /// queue when the ring is full (never refused for a full ring).
+    pub(crate) fn offer_reply(&self, event: Event) -> Result<u64, EmitError> {
+        self.shared.offer_reply(event)
+    }
+
     /// The hub's `max_event_bytes`.
     pub(crate) fn max_event_bytes(&self) -> usize {
         self.shared.config.max_event_bytes

@@ -47,6 +47,10 @@ pub enum Lane {
     /// such notice (u64, little-endian), then the last lost report's bytes;
     /// the name is that report's.
     ReportsLost = 5,
+    /// Not an event: the reply to a request (see `request.rs`). The bytes
+    /// are [`REPLY_HEADER_BYTES`](crate::REPLY_HEADER_BYTES) of header,
+    /// then the library's bytes.
+    Reply = 6,
 }
 
 /// Bytes before a report's text: the reporting sink's format (u8: 0
@@ -55,12 +59,13 @@ pub enum Lane {
 pub const REPORT_HEADER_BYTES: usize = 5;
 
 impl Lane {
-    /// Whether events of this lane are reports for the consumer's error
-    /// handlers rather than events for listeners.
+    /// Whether events of this lane are for the consumer itself rather than
+    /// for listeners: reports for its error handlers, replies for its
+    /// pending requests. They are handed over whoever listens.
     pub fn is_report(self) -> bool {
         matches!(
             self,
-            Lane::Malformed | Lane::NativeError | Lane::ReportsLost
+            Lane::Malformed | Lane::NativeError | Lane::ReportsLost | Lane::Reply
         )
     }
 }
@@ -177,6 +182,18 @@ impl Event {
         event.data.push(format);
         event.data.extend_from_slice(&ret.to_le_bytes());
         event.data.extend_from_slice(text);
+        event
+    }
+
+    /// The reply to request `id`: its header (see
+    /// [`REPLY_HEADER_BYTES`](crate::REPLY_HEADER_BYTES)), then `bytes`.
+    pub(crate) fn reply(id: u64, ret: i32, flags: u8, bytes: &[u8]) -> Event {
+        let header = crate::request::REPLY_HEADER_BYTES;
+        let mut event = Event::named(b"", Lane::Reply, header + bytes.len());
+        event.data.extend_from_slice(&id.to_le_bytes());
+        event.data.extend_from_slice(&ret.to_le_bytes());
+        event.data.push(flags);
+        event.data.extend_from_slice(bytes);
         event
     }
 

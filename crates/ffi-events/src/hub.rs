@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::{ArrayQueue, SegQueue};
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
@@ -101,6 +101,10 @@ pub(crate) struct Shared {
     /// Reports (library errors, malformed input) that found the ring full.
     /// Drains take them all, in sequence order among the ring's events.
     reports: ArrayQueue<Event>,
+    /// Replies to requests that found the ring full. Unbounded, but each
+    /// request replies at most once, so it never holds more than the
+    /// requests in flight. Drains take them all, in sequence order.
+    replies: SegQueue<Event>,
     /// Reports lost because the ring and `reports` were both full (also
     /// counted in `refused`).
     reports_lost: AtomicU64,
@@ -161,6 +165,7 @@ impl Shared {
     fn waiting(&self) -> bool {
         !self.ring.is_empty()
             || !self.reports.is_empty()
+            || !self.replies.is_empty()
             || self.liveness.has_pending()
             || self.lost_notice_pending()
     }
@@ -206,6 +211,20 @@ impl Shared {
                 Ok(seq)
             }
         }
+    }
+
+    /// Queues a request's reply: into the ring, or into the reply queue when
+    /// the ring is full. Never refused for a full ring, and never pushes an
+    /// event out (whatever the overflow policy).
+    pub(crate) fn offer_reply(&self, mut event: Event) -> Result<u64, EmitError> {
+        let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        event.set_seq(seq);
+        if let Err(event) = self.ring.push(event) {
+            self.replies.push(event);
+        }
+        self.wake();
+        Ok(seq)
     }
 
     /// Queues a report: into the ring, or into the report reserve when the
@@ -392,6 +411,7 @@ impl Hub {
             refused: CachePadded::default(),
             discarded: AtomicU64::new(0),
             reports: ArrayQueue::new(REPORT_RESERVE),
+            replies: SegQueue::new(),
             reports_lost: AtomicU64::new(0),
             lost_notice: Mutex::new(None),
             wakeup: CachePadded::default(),
@@ -466,13 +486,26 @@ impl Hub {
         // The registry says once per drain, under its lock, which names
         // anyone listens to: events nobody hears are not handed over.
         let mut hearing = hub.registry.hearing();
-        let mut reserved = hub.reports.pop();
+        let mut report = hub.reports.pop();
+        let mut reply = hub.replies.pop();
         while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
             let Some(event) = hub.ring.pop() else { break };
-            while let Some(report) = reserved.take_if(|r| r.seq() < event.seq()) {
-                out.push(report);
+            // What found the ring full goes before the first ring event
+            // with a later sequence number.
+            loop {
+                let earliest = match (&report, &reply) {
+                    (Some(a), Some(b)) if a.seq() < b.seq() => &mut report,
+                    (Some(_), None) => &mut report,
+                    (_, Some(_)) => &mut reply,
+                    (None, None) => break,
+                };
+                let Some(early) = earliest.take_if(|e| e.seq() < event.seq()) else {
+                    break;
+                };
+                out.push(early);
                 taken += 1;
-                reserved = hub.reports.pop();
+                report = report.or_else(|| hub.reports.pop());
+                reply = reply.or_else(|| hub.replies.pop());
             }
             bytes += event.bytes().len();
             taken += 1;
@@ -483,9 +516,14 @@ impl Hub {
             }
         }
         drop(hearing);
-        // The reserve holds at most `REPORT_RESERVE`: take them all.
-        while let Some(report) = reserved.take().or_else(|| hub.reports.pop()) {
+        // The reserve holds at most `REPORT_RESERVE` and the reply queue
+        // at most the requests in flight: take them all.
+        while let Some(report) = report.take().or_else(|| hub.reports.pop()) {
             out.push(report);
+            taken += 1;
+        }
+        while let Some(reply) = reply.take().or_else(|| hub.replies.pop()) {
+            out.push(reply);
             taken += 1;
         }
         let notice = hub
@@ -620,7 +658,7 @@ impl Hub {
         let delivered = hub.drains.delivered.load(Ordering::Acquire);
         let refused = hub.refused.load(Ordering::Acquire);
         let discarded = hub.discarded.load(Ordering::Acquire);
-        let queued = hub.ring.len() + hub.reports.len();
+        let queued = hub.ring.len() + hub.reports.len() + hub.replies.len();
         Stats {
             capacity: hub.ring.capacity(),
             queued,

@@ -7,12 +7,14 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::emitter::Emitter;
 use crate::error::EmitError;
 use crate::event::{Event, Lane, REPORT_HEADER_BYTES};
 use crate::foreign::{check_item, split_envelope, Malformed};
 use crate::name::validate_name;
+use crate::request::Request;
 
 /// What the bytes of a sink call are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,9 +141,11 @@ struct Counters {
 #[derive(Debug)]
 pub struct Sink {
     format: SinkFormat,
-    /// Empty for `Envelope` sinks.
+    /// Empty for `Envelope` sinks and requests.
     name: Box<str>,
     counters: Counters,
+    /// Set for a request's one-shot sink (see [`Sink::request`]).
+    request: Option<Request>,
 }
 
 impl Sink {
@@ -173,6 +177,7 @@ impl Sink {
             format,
             name: name.into(),
             counters: Counters::default(),
+            request: None,
         })
     }
 
@@ -209,7 +214,28 @@ impl Sink {
     /// Counts a call refused before it reached the ring because the sink is
     /// closed.
     pub(crate) fn refuse_closed(&self) -> SinkStatus {
+        if let Some(request) = &self.request {
+            request.ignore();
+        }
         self.count(SinkStatus::Closed)
+    }
+
+    /// The one-shot sink of request `id`: its first callback call is the
+    /// reply (any `ret`, any bytes), queued on [`Lane::Reply`] and never
+    /// refused by a full ring; later calls, and calls after it closed, are
+    /// counted in `ignored` and change nothing.
+    pub fn request(id: u64, ignored: Arc<AtomicU64>) -> Sink {
+        Sink {
+            format: SinkFormat::Raw,
+            name: "".into(),
+            counters: Counters::default(),
+            request: Some(Request::new(id, ignored)),
+        }
+    }
+
+    /// Whether this is a request's sink.
+    pub fn is_request(&self) -> bool {
+        self.request.is_some()
     }
 
     fn count(&self, status: SinkStatus) -> SinkStatus {
@@ -266,6 +292,10 @@ impl Sink {
         ret: i32,
         msg: Option<&[u8]>,
     ) -> SinkStatus {
+        if let Some(request) = &self.request {
+            let (status, _) = request.on_call(emitter, ret, msg);
+            return self.count(status);
+        }
         let Some(msg) = msg else {
             return self.count(SinkStatus::Invalid);
         };
