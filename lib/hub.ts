@@ -182,7 +182,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   #add(name: string | null, kind: Kind, fn: (...args: never[]) => unknown): number {
     const id = this.#native.addListener(name)
     this.#dispatcher.add({ id, kind, name, fn, wantsMeta: takesMeta(kind, fn), live: true })
-    holdWhileListening(this, this.#dispatcher.entries.size)
+    this.#retain()
     return id
   }
 
@@ -235,7 +235,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   off(idOrName: number | string, listener?: (...args: never[]) => unknown): boolean {
     if (typeof idOrName === 'string' || listener !== undefined) return this.#offByFunction(idOrName, listener)
     if (typeof idOrName !== 'number' || !this.#dispatcher.remove(idOrName)) return false
-    holdWhileListening(this, this.#dispatcher.entries.size)
+    this.#retain()
     return this.#native.removeListener(idOrName)
   }
 
@@ -274,7 +274,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
       this.#dispatcher.removeWhere((entry) => entry.name === name)
       removed = this.#native.removeListenersOf(name)
     }
-    holdWhileListening(this, this.#dispatcher.entries.size)
+    this.#retain()
     return removed
   }
 
@@ -488,7 +488,13 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
    * (unless the hub is unref'd): its reply arrives through a wake-up that
    * does not hold the event loop by itself.
    */
+  /** Keeps this hub from being collected while it has listeners or pending requests. */
+  #retain(): void {
+    holdWhileListening(this, this.#dispatcher.entries.size + this.#requests.size)
+  }
+
   #holdForRequests(): void {
+    this.#retain()
     const hold = this.#refd && this.#requests.size > 0
     if (hold && this.#requestHold === undefined) {
       this.#requestHold = setInterval(() => {}, 2 ** 31 - 1)
