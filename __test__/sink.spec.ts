@@ -841,7 +841,7 @@ test.serial('a handle outliving the worker that made its hub: calls are refused 
   t.true(out.callsAfter >= 2000)
 })
 
-test.serial('examples/c-library builds, type-checks and runs: typed events and the library error, in order', (t) => {
+test.serial('examples/c-library builds, type-checks and runs: typed events, the library error and a reply to a request, in order', (t) => {
   const exampleDir = join(root, 'examples', 'c-library')
   const build = spawnSync(process.execPath, [join(exampleDir, 'build.mjs')], { cwd: root, encoding: 'utf8' })
   t.is(build.status, 0, build.stderr)
@@ -865,6 +865,7 @@ test.serial('examples/c-library builds, type-checks and runs: typed events and t
     'peer 3 connected from 10.0.0.3:60000',
     '#6 message from peer 3: hello from peer 3',
     'library error (ERR_NATIVE_ERROR): peer 4: handshake timed out',
+    'pong 7 from a library with 3 peers',
     'sink: 7 calls, 7 accepted, 0 refused, 1 library error(s), 0 malformed',
   ])
 })

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>|latency|memory|foreign|malformed]`
+// `npm run bench [-- --quick] [-- --no-criterion] [-- --only=<text>|latency|memory|foreign|requests|malformed]`
 //
 // ffi-events against the alternatives a user would pick, side by side in one
 // run: (a) hand-written napi-rs (one ThreadsafeFunction call per event,
@@ -11,6 +11,8 @@
 // that process. Also: (d) a foreign C library's threads reporting nim-ffi
 // envelopes through hub.nativeSink() vs koffi registered callbacks, with the
 // C-side time of every callback call (bench/lib/foreign.mjs, --only=foreign),
+// round trips of the same library's requests through hub.request() vs
+// koffi.register callbacks (bench/lib/requests.mjs, --only=requests),
 // latency of a native ticker, memory over 10 M events, and the producer cost
 // in Rust (criterion, crates/ffi-events/benches/emit.rs).
 //
@@ -32,6 +34,7 @@ import {
   fmtUs,
   latencyTable,
   malformedTable,
+  requestsTable,
   memoryTable,
   ratios,
   scenarioTable,
@@ -60,6 +63,10 @@ const LATENCY = QUICK
       { rate: 100000, seconds: 3 },
     ]
 const MEMORY_EVENTS = QUICK ? 1e6 : 10e6
+/** Contender (d), requests: windows of requests in flight, runs of about runMs each (sized by a pilot), low-load round trips. */
+const REQUESTS = QUICK
+  ? { windows: [256, 4096], reps: 1, runMs: 60, pilot: 500, latencySamples: 100, gapMs: 1 }
+  : { windows: [256, 4096], reps: 3, runMs: 600, pilot: 3000, latencySamples: 2000, gapMs: 1 }
 /** Contender (d): events per run through the sink and through koffi callbacks (about 0.3-1 s each in a full run). */
 const FOREIGN = QUICK
   ? { reps: 1, sinkEvents: 50_000, koffiEvents: 4_000, pacedEvents: 4_000 }
@@ -88,7 +95,7 @@ function newest(dir) {
 function ensureBuilt() {
   buildForeign() // the C library of contender (d), rebuilt when its source changed
   const hasAddon = readdirSync(ROOT).some((f) => /^ffi-events\..*\.node$/.test(f))
-  const built = ['index.js', 'binding.js', join('lib', 'hub.js')].every((f) => existsSync(join(ROOT, f)))
+  const built = [join('dist', 'index.js'), 'binding.js', join('dist', 'lib', 'hub.js')].every((f) => existsSync(join(ROOT, f)))
   if (!hasAddon || !built) {
     log('› building ffi-events (npm run build)')
     run('npm', ['run', 'build'])
@@ -280,6 +287,13 @@ async function main() {
   if (!ONLY || ONLY === 'foreign') {
     for (const threads of [1, 4]) results.foreign.push(await runJob({ kind: 'foreign', threads, ...FOREIGN }))
     log(`\n── (d) a foreign C library's threads: hub.nativeSink() vs koffi.register (C-side time per callback call) ──\n${foreignTable(results.foreign)}   [${elapsed()}]`)
+  }
+
+  if (!ONLY || ONLY === 'requests') {
+    results.requests = []
+    // Low-load latency once, with 1 reply thread.
+    for (const threads of [1, 4]) results.requests.push(await runJob({ kind: 'requests', threads, ...REQUESTS, latencySamples: threads === 1 ? REQUESTS.latencySamples : 0 }))
+    log(`\n── (d) requests to a foreign C library: hub.request() vs koffi.register + a Map (round trips of foreign_echo, { id } CBOR; C-side time per reply call) ──\n${requestsTable(results.requests)}   [${elapsed()}]`)
   }
 
   if (!ONLY || ONLY === 'latency') {

@@ -21,6 +21,7 @@ import {
 } from './common.mjs'
 import { foreign } from './foreign.mjs'
 import { malformedCost } from './malformed.mjs'
+import { requests } from './requests.mjs'
 
 const { EventHub, sources } = require(LIB_ROOT)
 const baseline = require(BASELINE_NODE)
@@ -29,7 +30,7 @@ const { Decoder } = require('cbor-x')
 // The decoder options the EventHub uses (lib/dispatch.ts), for (a), (c) and (e) too.
 const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 /** Where the payload value starts in an envelope of the event named 'e'. */
-const VALUE_START = require(`${LIB_ROOT}/lib/batch.js`).envelopeHeaderBytes(Buffer.byteLength('e'))
+const VALUE_START = require(`${LIB_ROOT}/dist/lib/batch.js`).envelopeHeaderBytes(Buffer.byteLength('e'))
 const WORKER_URL = new URL('./worker-producer.mjs', import.meta.url)
 /** Producers of (a) and (b) never block: their queues hold the backlog. Keep it under this. */
 const BACKLOG_BUDGET = 768e6
@@ -467,6 +468,7 @@ process.once('message', async (job) => {
     else if (job.kind === 'memory') result = await memory(job)
     else if (job.kind === 'foreign') result = await foreign(job)
     else if (job.kind === 'malformed') result = await malformedCost(job)
+    else if (job.kind === 'requests') result = await requests(job)
     else throw new Error(`unknown job ${job.kind}`)
     process.send({ ok: true, result }, () => process.exit(0))
   } catch (error) {

@@ -176,6 +176,34 @@ export function foreignTable(foreign, md = false) {
   )
 }
 
+/** Contender (d), requests: round trips through hub.request() vs koffi.register callbacks, and the library's time per reply call. */
+export function requestsTable(requests, md = false) {
+  const rows = []
+  const call = (c) => (c ? [fmtNs(c.p50Ns), fmtNs(c.p99Ns), fmtNs(c.maxNs)] : ['—', '—', '—'])
+  const missing = (threads, load) => [String(threads), load, 'ffi-events hub.request()', 'not available', '—', '—', '—', '—', '—', '—', '—', 'this build has no hub.request']
+  for (const r of requests) {
+    for (const w of r.windows) {
+      const load = `${w.window.toLocaleString('en-US')} in flight`
+      if (w.ffi) rows.push([String(r.threads), load, 'ffi-events hub.request()', fmtRate(w.ffi.rate), fmtRatio(w.ffi.rate / w.koffi.rate), '—', '—', '—', ...call(w.ffi.cost), `${w.ffi.requests} requests, ${w.ffi.repliesIgnored} replies ignored`])
+      else rows.push(missing(r.threads, load))
+      rows.push([String(r.threads), load, '(d) koffi.register + Map', fmtRate(w.koffi.rate), '', '—', '—', '—', ...call(w.koffi.cost), `${w.koffi.requests} requests, library thread waits for each JS call`])
+    }
+    const l = r.latency
+    if (l) {
+      const load = `1 in flight, ${l.gapMs} ms apart`
+      const notes = `${l.samples} round trips each, hosts alternating`
+      if (l.ffi) rows.push([String(r.threads), load, 'ffi-events hub.request()', '—', `p50 ${fmtRatio(l.koffi.p50 / l.ffi.p50)}`, fmtUs(l.ffi.p50), fmtUs(l.ffi.p99), fmtUs(l.ffi.max), ...call(l.ffi.cost), notes])
+      else rows.push(missing(r.threads, load))
+      rows.push([String(r.threads), load, '(d) koffi.register + Map', '—', '', fmtUs(l.koffi.p50), fmtUs(l.koffi.p99), fmtUs(l.koffi.max), ...call(l.koffi.cost), notes])
+    }
+  }
+  return (md ? markdown : table)(
+    ['reply threads', 'load', 'host', 'round trips/s', 'vs koffi', 'latency p50', 'p99', 'max', 'reply call p50', 'p99', 'max', 'notes'],
+    rows,
+    ['r', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+  )
+}
+
 export function targetsTable(targets, md = false) {
   const rows = targets.map((t) => [t.name, t.target, t.value, t.met === null ? 'not measured' : t.met ? 'met' : 'MISSED'])
   return (md ? markdown : table)(['target', 'required', 'measured', 'status'], rows, ['l', 'l', 'l', 'l'])

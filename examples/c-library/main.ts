@@ -1,11 +1,14 @@
 // A C library with a nim-ffi-style event API (peer.c) reports events from
 // its own thread; typed TypeScript listeners receive them, through koffi and
-// hub.nativeSink(). The library's thread never waits for JavaScript.
+// hub.nativeSink(). Then one request, the nim-ffi way (the library answers
+// later, from its own thread), awaited with hub.request(). The library's
+// threads never wait for JavaScript.
 //
 //   node examples/c-library/build.mjs            # cc → examples/c-library/build/libpeer.so
 //   node --import tsx examples/c-library/main.ts [path/to/libpeer.so]
 import { join } from 'node:path'
 
+import { encode } from 'cbor-x'
 import { EventHub, type EventHubError } from 'ffi-events'
 import koffi from 'koffi'
 
@@ -15,12 +18,16 @@ type Events = {
   message_received: { from: number; text: string }
 }
 
+/** peer_ping's reply: the request as sent, and the peers the library knows. */
+type Pong = { pong: { nonce: number }; peers: number }
+
 const library = koffi.load(process.argv[2] ?? join(__dirname, 'build', process.platform === 'darwin' ? 'libpeer.dylib' : 'libpeer.so'))
 // The callback and user_data parameters are `void *`: the sink's BigInt addresses pass straight through.
 const peerCreate = library.func('void *peer_create(void)')
 const peerAddEventListener = library.func('uint64_t peer_add_event_listener(void *ctx, const char *event_name, void *callback, void *user_data)')
 const peerStart = library.func('int peer_start(void *ctx, uint32_t peers)')
 const peerDestroy = library.func('void peer_destroy(void *ctx)')
+const peerPing = library.func('int peer_ping(void *ctx, void *callback, void *user_data, const uint8_t *req, size_t len)')
 
 async function main(): Promise<void> {
   const hub = new EventHub<Events>()
@@ -45,6 +52,15 @@ async function main(): Promise<void> {
 
   const error = await failed
   console.log(`library error (${error.code}): ${error.message}`)
+
+  // A request: peer_ping copies the request and returns 0 at once; its thread calls
+  // the one-shot (callback, userData) pair later with the CBOR reply.
+  const ping = encode({ nonce: 7 })
+  const pong = await hub.request<Pong>((callback, userData) => peerPing(ctx, callback, userData, ping, ping.length), {
+    format: 'cbor',
+    timeoutMs: 2000,
+  })
+  console.log(`pong ${pong.pong.nonce} from a library with ${pong.peers} peers`)
 
   // Join the library's thread before going on: after this nothing calls the sink.
   peerDestroy(ctx)

@@ -11,6 +11,14 @@
  *   peer_connected    { "peerId": uint, "address": text }
  *   message_received  { "from": uint, "text": text }
  *   (ret = 1 on message_received listeners: "peer <n>: handshake timed out")
+ *
+ * And a request, the way nim-ffi functions take them:
+ *   int peer_ping(ctx, callback, user_data, const uint8_t *req, size_t len)
+ * copies the request (one CBOR item), returns 0 at once (1 when it cannot
+ * take it), and the library's request thread later calls
+ * callback(0, msg, len, user_data) once with the CBOR reply
+ * { "pong": <the request, as sent>, "peers": uint }, msg valid only during
+ * the call.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -30,14 +38,28 @@ struct listener {
   void *user_data;
 };
 
+/* A request waiting for the request thread, its bytes copied. */
+struct request {
+  struct request *next;
+  FFICallBack callback;
+  void *user_data;
+  size_t len;
+  uint8_t bytes[];
+};
+
 struct peer_ctx {
-  pthread_mutex_t lock; /* guards listeners and next_id */
+  pthread_mutex_t lock; /* guards listeners, next_id, peers and the request queue */
   uint64_t next_id;
   size_t count;
   struct listener listeners[8];
   pthread_t thread;
   int running; /* a thread was started and not yet joined */
   uint32_t peers;
+  /* The request thread, started by peer_create, joined by peer_destroy. */
+  pthread_t requests_thread;
+  pthread_cond_t wake;
+  struct request *head, *tail;
+  int stopping;
 };
 
 /* ── CBOR: definite lengths, shortest heads, keys in declaration order ── */
@@ -114,13 +136,82 @@ static void *run(void *arg) {
   return NULL;
 }
 
+/* ── requests ──────────────────────────────────────────────────────────── */
+
+/* Answers each queued request once, in order, until peer_destroy. */
+static void *serve_requests(void *arg) {
+  struct peer_ctx *ctx = arg;
+  pthread_mutex_lock(&ctx->lock);
+  for (;;) {
+    while (ctx->head == NULL && !ctx->stopping) pthread_cond_wait(&ctx->wake, &ctx->lock);
+    if (ctx->stopping) break;
+    struct request *req = ctx->head;
+    ctx->head = req->next;
+    if (ctx->head == NULL) ctx->tail = NULL;
+    uint32_t peers = ctx->peers;
+    pthread_mutex_unlock(&ctx->lock);
+    /* { "pong": <the request's CBOR item>, "peers": n } */
+    uint8_t *reply = malloc(req->len + 32);
+    if (reply != NULL) {
+      size_t n = head(reply, 5, 2);
+      n += text(reply + n, "pong");
+      memcpy(reply + n, req->bytes, req->len);
+      n += req->len;
+      n += text(reply + n, "peers");
+      n += head(reply + n, 0, peers);
+      req->callback(0, (const char *)reply, n, req->user_data);
+      free(reply);
+    } else {
+      static const char oom[] = "peer: out of memory";
+      req->callback(1, oom, sizeof oom - 1, req->user_data);
+    }
+    free(req);
+    pthread_mutex_lock(&ctx->lock);
+  }
+  pthread_mutex_unlock(&ctx->lock);
+  return NULL;
+}
+
 /* ── API ───────────────────────────────────────────────────────────────── */
 
-/** A new context, or NULL. */
+/** A new context with its request thread running, or NULL. */
 PEER_EXPORT void *peer_create(void) {
   struct peer_ctx *ctx = calloc(1, sizeof *ctx);
-  if (ctx != NULL) pthread_mutex_init(&ctx->lock, NULL);
+  if (ctx == NULL) return NULL;
+  pthread_mutex_init(&ctx->lock, NULL);
+  pthread_cond_init(&ctx->wake, NULL);
+  if (pthread_create(&ctx->requests_thread, NULL, serve_requests, ctx) != 0) {
+    pthread_cond_destroy(&ctx->wake);
+    pthread_mutex_destroy(&ctx->lock);
+    free(ctx);
+    return NULL;
+  }
   return ctx;
+}
+
+/**
+ * Pings the library: `req` (one CBOR item, `len` bytes) is copied at once;
+ * the request thread later calls callback(0, { "pong": req, "peers": n },
+ * len, user_data) once. 0 when accepted, 1 when not (no callback, no bytes,
+ * no memory).
+ */
+PEER_EXPORT int peer_ping(void *vctx, FFICallBack callback, void *user_data, const uint8_t *req, size_t len) {
+  struct peer_ctx *ctx = vctx;
+  if (ctx == NULL || callback == NULL || req == NULL || len == 0 || len > 4096) return 1;
+  struct request *r = malloc(sizeof *r + len);
+  if (r == NULL) return 1;
+  r->next = NULL;
+  r->callback = callback;
+  r->user_data = user_data;
+  r->len = len;
+  memcpy(r->bytes, req, len);
+  pthread_mutex_lock(&ctx->lock);
+  if (ctx->tail != NULL) ctx->tail->next = r;
+  else ctx->head = r;
+  ctx->tail = r;
+  pthread_cond_signal(&ctx->wake);
+  pthread_mutex_unlock(&ctx->lock);
+  return 0;
 }
 
 /** Listener id (> 0) for events named `event_name`, or 0. */
@@ -144,17 +235,29 @@ PEER_EXPORT uint64_t peer_add_event_listener(void *vctx, const char *event_name,
 PEER_EXPORT int peer_start(void *vctx, uint32_t peers) {
   struct peer_ctx *ctx = vctx;
   if (ctx == NULL || ctx->running) return -1;
+  pthread_mutex_lock(&ctx->lock);
   ctx->peers = peers;
+  pthread_mutex_unlock(&ctx->lock);
   if (pthread_create(&ctx->thread, NULL, run, ctx) != 0) return -1;
   ctx->running = 1;
   return 0;
 }
 
-/** Joins the library's thread and frees the context. */
+/** Joins the library's threads (requests still queued are never answered) and frees the context. */
 PEER_EXPORT void peer_destroy(void *vctx) {
   struct peer_ctx *ctx = vctx;
   if (ctx == NULL) return;
   if (ctx->running) pthread_join(ctx->thread, NULL);
+  pthread_mutex_lock(&ctx->lock);
+  ctx->stopping = 1;
+  pthread_cond_signal(&ctx->wake);
+  pthread_mutex_unlock(&ctx->lock);
+  pthread_join(ctx->requests_thread, NULL);
+  for (struct request *r = ctx->head, *next; r != NULL; r = next) {
+    next = r->next;
+    free(r);
+  }
+  pthread_cond_destroy(&ctx->wake);
   pthread_mutex_destroy(&ctx->lock);
   free(ctx);
 }
