@@ -113,10 +113,8 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   /** Called once when the hub closes: pending `waitFor`s and `events()` iterators. */
   readonly #onClose = new Set<() => void>()
   readonly #requests: Requests
-  /** What `ref()`/`unref()` last asked for. */
-  #refd = true
-  /** Holds the event loop while requests are pending and the hub is ref'd. */
-  #requestHold: NodeJS.Timeout | undefined
+  /** Whether the native side was last told that requests are pending. */
+  #holdingForRequests = false
   #closing: Promise<void> | undefined
   #dispatching = false
   #pumpScheduled = false
@@ -469,38 +467,32 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   /** Lets the hub keep the process alive while it has listeners (the default). */
   ref(): this {
-    this.#refd = true
     if (!this.closed) this.#native.ref()
-    this.#holdForRequests()
     return this
   }
 
   /** Stops the hub from keeping the process alive (pending requests included). */
   unref(): this {
-    this.#refd = false
     if (!this.closed) this.#native.unref()
-    this.#holdForRequests()
     return this
   }
 
-  /**
-   * Like a pending socket read, a pending request keeps the process alive
-   * (unless the hub is unref'd): its reply arrives through a wake-up that
-   * does not hold the event loop by itself.
-   */
   /** Keeps this hub from being collected while it has listeners or pending requests. */
   #retain(): void {
     holdWhileListening(this, this.#dispatcher.entries.size + this.#requests.size)
   }
 
+  /**
+   * Like a pending socket read, a pending request keeps the process alive
+   * (unless the hub is unref'd: the native side holds the event loop while
+   * requests or listeners exist) and keeps the hub from being collected.
+   */
   #holdForRequests(): void {
     this.#retain()
-    const hold = this.#refd && this.#requests.size > 0
-    if (hold && this.#requestHold === undefined) {
-      this.#requestHold = setInterval(() => {}, 2 ** 31 - 1)
-    } else if (!hold && this.#requestHold !== undefined) {
-      clearInterval(this.#requestHold)
-      this.#requestHold = undefined
+    const pending = this.#requests.size > 0
+    if (pending !== this.#holdingForRequests && !this.closed) {
+      this.#holdingForRequests = pending
+      this.#native.holdForRequests(pending)
     }
   }
 

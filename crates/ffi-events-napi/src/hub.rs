@@ -74,6 +74,9 @@ pub struct NativeHub {
     wants_ref: bool,
     /// Whether the delivery function currently holds the event loop.
     holds_loop: bool,
+    /// Whether requests wait for their reply: they hold the event loop as
+    /// listeners do.
+    requests_pending: bool,
     /// Bytes of native memory (the ring) reported to V8, so that its
     /// garbage collector counts what a forgotten hub keeps alive; given
     /// back when the object is finalized.
@@ -122,6 +125,7 @@ impl NativeHub {
             hook: Some(hook),
             wants_ref: true,
             holds_loop: false,
+            requests_pending: false,
         })
     }
 
@@ -153,7 +157,9 @@ impl NativeHub {
     }
 
     fn update_loop_hold(&mut self, env: &Env) -> Result<()> {
-        let hold = self.wants_ref && !self.hub().is_closed() && self.hub().registry().total() > 0;
+        let hold = self.wants_ref
+            && !self.hub().is_closed()
+            && (self.requests_pending || self.hub().registry().total() > 0);
         if hold != self.holds_loop {
             if let Some(wake) = &self.wake {
                 wake.set_referenced(env, hold)?;
@@ -269,6 +275,15 @@ impl NativeHub {
     pub fn close_request(&self, user_data: BigInt) -> bool {
         let (_, value, lossless) = user_data.get_u64();
         lossless && sink_table::close(sink_table::SinkHandle::from_user_data(value as usize))
+    }
+
+    /// Tells the hub whether requests wait for their reply: like a pending
+    /// socket read, they keep the event loop alive (unless `unref()`ed),
+    /// and the hub polls for their replies on the JS thread's own turns.
+    #[napi]
+    pub fn hold_for_requests(&mut self, env: Env, pending: bool) -> Result<()> {
+        self.requests_pending = pending;
+        self.update_loop_hold(&env)
     }
 
     /// Address of `ffi_events_sink_callback`, the `callback` of every
