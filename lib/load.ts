@@ -62,13 +62,13 @@ export function closeSinksAtExit(binding: object): void {
 export function defaultBinding(): OwnBinding {
   if (loaded !== undefined) return loaded
   try {
-    loaded = require('../binding') as OwnBinding
+    loaded = require('../../binding') as OwnBinding
     closeSinksAtExit(loaded)
     return loaded
   } catch (cause) {
     const platform = platformName()
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { version } = require('../package.json') as { version: string }
+    const { version } = require('../../package.json') as { version: string }
     const broken = firstLoadFailure(cause)
     throw new EventHubError(
       broken !== undefined

@@ -6,19 +6,24 @@
 #   npm run build && bash scripts/consumer-test.sh
 #
 # What it does:
-#   1. copies the built ffi-events.<platform>.node into a staged copy of
-#      npm/<platform> with `napi artifacts` (what CI does with downloaded
-#      artifacts), packs it, and packs the main package (`npm pack`, with
-#      `files` from package.json; lifecycle scripts skipped: nothing is built);
-#   2. checks the main tarball's file list (no .node, no .ts sources);
-#   3. installs both tarballs into a fresh temp project (cbor-x comes from the
-#      registry) with a PATH that has no cargo and no rustc;
+#   1. checks that packing a platform package without its binary fails (the
+#      prepack script of every npm/<platform>/package.json);
+#   2. packs both tarballs with `npm run pack:local` (scripts/pack-local.mjs:
+#      the built ffi-events.<platform>.node goes into a staged copy of
+#      npm/<platform> with `napi artifacts`; the main package lists it in
+#      optionalDependencies) and checks the main tarball's file list (dist/,
+#      no .node, no .ts sources);
+#   3. installs both tarballs into a fresh temp project (cbor-x and
+#      @types/node come from the registry) with a PATH that has no cargo and
+#      no rustc;
 #   4. require()s it from CommonJS and receives native ticker events, checks
 #      that the binding was loaded from the platform package;
 #   5. imports it from ESM and receives native ticker events;
 #   6. type-checks a TypeScript file that uses the typed API, with
 #      module=nodenext (package "exports") and module=commonjs (node10), with
-#      the repository's own TypeScript and @types/node;
+#      the repository's own TypeScript, and the strict app of __test__/consumer
+#      (no "types": ["node"]: the package's declarations reference the app's
+#      @types/node);
 #   7. installs the main package alone and checks that the first hub fails
 #      with ERR_FFI_EVENTS_NO_BINDING naming the platform package.
 # Exits non-zero on the first failure. KEEP_TMP=1 keeps the temp directory.
@@ -52,66 +57,63 @@ BINARY="ffi-events.$PLATFORM.node"
 PLATFORM_PKG="ffi-events-$PLATFORM"
 echo "platform: $PLATFORM (package $PLATFORM_PKG)  temp: $TMP"
 
-step "built files present"
-for f in index.js index.d.ts binding.js binding.d.ts lib/hub.js lib/hub.d.ts "$BINARY"; do
-  [[ -f "$ROOT/$f" ]] || fail "$f is missing: run 'npm run build' first"
+step "a platform package without its binary does not pack"
+for dir in "$ROOT"/npm/*/; do
+  name="$(basename "$dir")"
+  mkdir -p "$TMP/empty/$name"
+  cp "$dir/package.json" "$TMP/empty/$name/"
+  if (cd "$TMP/empty/$name" && npm pack --dry-run >"$TMP/empty/$name.log" 2>&1); then
+    cat "$TMP/empty/$name.log"
+    fail "npm pack of npm/$name without its .node succeeded"
+  fi
+  grep -q "is missing: this package would hold no binary" "$TMP/empty/$name.log" || { cat "$TMP/empty/$name.log"; fail "npm/$name: no prepack message"; }
 done
-[[ -f "$ROOT/npm/$PLATFORM/package.json" ]] || fail "npm/$PLATFORM/package.json is missing (napi create-npm-dirs)"
-ok "index.js, binding.js, lib/*.js, $BINARY"
+ok "npm pack fails in each of: $(cd "$ROOT/npm" && echo */ | tr -d /)"
 
-step "napi artifacts: $BINARY -> npm/$PLATFORM (staged copy)"
-STAGE="$TMP/stage"
-mkdir -p "$STAGE/npm" "$STAGE/artifacts"
-cp "$ROOT/package.json" "$STAGE/"
-# `napi artifacts` insists on an artifact for every configured target; this
-# machine built one, so the staged package.json keeps only this platform's.
-node -e '
-  const fs = require("fs"), file = process.argv[1], platform = process.argv[2]
-  const names = {
-    "x86_64-unknown-linux-gnu": "linux-x64-gnu", "aarch64-unknown-linux-gnu": "linux-arm64-gnu",
-    "x86_64-unknown-linux-musl": "linux-x64-musl", "x86_64-apple-darwin": "darwin-x64",
-    "aarch64-apple-darwin": "darwin-arm64", "x86_64-pc-windows-msvc": "win32-x64-msvc",
-  }
-  const pkg = JSON.parse(fs.readFileSync(file, "utf8"))
-  pkg.napi.targets = pkg.napi.targets.filter((t) => names[t] === platform)
-  if (pkg.napi.targets.length !== 1) throw new Error(`no napi.targets entry for ${platform}`)
-  fs.writeFileSync(file, JSON.stringify(pkg, null, 2))' "$STAGE/package.json" "$PLATFORM"
-cp -R "$ROOT/npm/$PLATFORM" "$STAGE/npm/"
-cp "$ROOT/$BINARY" "$STAGE/artifacts/"
-"$ROOT/node_modules/.bin/napi" artifacts --cwd "$STAGE" --output-dir artifacts --npm-dir npm >"$TMP/artifacts.log" 2>&1 \
-  || { cat "$TMP/artifacts.log"; fail "napi artifacts"; }
-[[ -f "$STAGE/npm/$PLATFORM/$BINARY" ]] || { cat "$TMP/artifacts.log"; fail "napi artifacts did not copy $BINARY"; }
-ok "$(grep -c Write "$TMP/artifacts.log" || true) file(s) written by napi artifacts"
-
-step "npm pack"
-mkdir -p "$TMP/packs"
-MAIN_TGZ="$TMP/packs/$(cd "$ROOT" && npm pack --ignore-scripts --silent --pack-destination "$TMP/packs" | tail -n1)"
-PLAT_TGZ="$TMP/packs/$(cd "$STAGE/npm/$PLATFORM" && npm pack --ignore-scripts --silent --pack-destination "$TMP/packs" | tail -n1)"
-[[ -f "$MAIN_TGZ" && -f "$PLAT_TGZ" ]] || fail "npm pack produced no tarball"
+step "npm run pack:local"
+[[ -f "$ROOT/$BINARY" && -f "$ROOT/binding.js" ]] || fail "$BINARY or binding.js is missing: run 'npm run build' first"
+node "$ROOT/scripts/pack-local.mjs" --out-dir "$TMP/packs" >"$TMP/pack.out" 2>"$TMP/pack.log" || { cat "$TMP/pack.log"; fail "pack:local"; }
+MAIN_TGZ="$(tail -n2 "$TMP/pack.out" | head -n1)"
+PLAT_TGZ="$(tail -n1 "$TMP/pack.out")"
+[[ -f "$MAIN_TGZ" && -f "$PLAT_TGZ" ]] || { cat "$TMP/pack.log" "$TMP/pack.out"; fail "pack:local printed no tarball paths"; }
 tar -tzf "$MAIN_TGZ" | sed 's|^package/||' | sort >"$TMP/main-files.txt"
-for f in package.json index.js index.d.ts binding.js binding.d.ts lib/hub.js lib/hub.d.ts lib/sources.js lib/sources.d.ts lib/types.d.ts; do
+for f in package.json dist/index.js dist/index.d.ts dist/binding.d.ts binding.js binding.d.ts dist/lib/hub.js dist/lib/hub.d.ts dist/lib/load.js dist/lib/sources.js dist/lib/sources.d.ts dist/lib/types.d.ts; do
   grep -qx "$f" "$TMP/main-files.txt" || fail "main tarball lacks $f"
 done
 if grep -E '\.node$|\.ts$' "$TMP/main-files.txt" | grep -v '\.d\.ts$'; then fail "main tarball contains binaries or TypeScript sources"; fi
+if grep -E '^lib/|^index\.' "$TMP/main-files.txt"; then fail "main tarball contains files outside dist/"; fi
 ok "$(basename "$MAIN_TGZ"): $(wc -l <"$TMP/main-files.txt") files: $(tr '\n' ' ' <"$TMP/main-files.txt")"
+tar -xzOf "$MAIN_TGZ" package/package.json | grep -q "\"$PLATFORM_PKG\": \"file:$PLAT_TGZ\"" || fail "main tarball's optionalDependencies lack $PLATFORM_PKG"
 tar -tzf "$PLAT_TGZ" | grep -qx "package/$BINARY" || fail "platform tarball lacks $BINARY"
 ok "$(basename "$PLAT_TGZ"): $(tar -tzf "$PLAT_TGZ" | sed 's|^package/||' | tr '\n' ' ')"
 
 step "install into a fresh project, with no cargo/rustc on PATH"
-# Keep only PATH entries without cargo and rustc; node and npm come along.
+# PATH without cargo and rustc; node and npm come along. A folder that holds
+# them and other commands too (/usr/bin on some systems) is replaced by a
+# folder of links to its other commands.
 CLEAN_PATH=""
 IFS=: read -r -a entries <<<"$PATH"
+n=0
 for d in "${entries[@]}"; do
   [[ -n "$d" && -d "$d" ]] || continue
-  [[ -x "$d/cargo" || -x "$d/rustc" ]] && continue
+  if [[ -x "$d/cargo" || -x "$d/rustc" ]]; then
+    n=$((n + 1))
+    mkdir -p "$TMP/path/$n"
+    for f in "$d"/*; do
+      case "${f##*/}" in cargo | cargo-* | rustc | rustdoc | rustup | rust-*) continue ;; esac
+      if [[ -x "$f" && ! -d "$f" ]]; then ln -s "$f" "$TMP/path/$n/"; fi
+    done
+    d="$TMP/path/$n"
+  fi
   CLEAN_PATH="${CLEAN_PATH:+$CLEAN_PATH:}$d"
 done
 export PATH="$CLEAN_PATH"
 if command -v cargo >/dev/null || command -v rustc >/dev/null; then fail "cargo/rustc still on PATH"; fi
 command -v node >/dev/null || fail "node is not on the cleaned PATH"
 ok "PATH without cargo/rustc; node $(node --version), npm $(npm --version)"
-new_project "$TMP/app" ffi-events-consumer "$TMP/install.log" "$MAIN_TGZ" "$PLAT_TGZ"
-[[ -f node_modules/ffi-events/index.js && -f "node_modules/$PLATFORM_PKG/$BINARY" && -d node_modules/cbor-x ]] \
+TYPES_NODE="$(node -p 'require(process.argv[1]).devDependencies["@types/node"]' "$ROOT/package.json")"
+new_project "$TMP/app" ffi-events-consumer "$TMP/install.log" "$MAIN_TGZ" "$PLAT_TGZ" "@types/node@$TYPES_NODE"
+[[ -f node_modules/ffi-events/dist/index.js && -f "node_modules/$PLATFORM_PKG/$BINARY" && -d node_modules/cbor-x ]] \
   || fail "installed tree lacks ffi-events, $PLATFORM_PKG or cbor-x"
 ls node_modules/ffi-events/*.node >/dev/null 2>&1 && fail "node_modules/ffi-events contains a .node file"
 ok "installed: ffi-events $(node -p 'require("ffi-events/package.json").version'), $PLATFORM_PKG, cbor-x $(node -p 'require("cbor-x/package.json").version')"
@@ -137,7 +139,7 @@ const { EventHub, EventHubError, sources } = require('ffi-events')
   assert.equal(typeof ticks[0].at, 'bigint')
   assert.throws(() => hub.on('tick', () => {}), EventHubError)
   const s = hub.stats()
-  assert.equal(s.emitted, s.delivered + s.dropped + s.queued)
+  assert.equal(s.emitted, s.delivered + s.refused + s.discarded + s.queued)
   console.log(`ok   CommonJS: 3 native ticks (seq ${ticks.map((t) => t.seq).join(',')}), binding from ${loaded[0].split(/node_modules[\\/]/).pop()}`)
 })().catch((err) => {
   console.error('FAIL CommonJS:', err)
@@ -207,6 +209,11 @@ node "$TSC" --noEmit --strict --skipLibCheck false --target es2022 --lib es2022,
   --module commonjs --moduleResolution node10 --ignoreDeprecations 6.0 --typeRoots "$TYPES_ROOT" --types node typed.ts \
   || fail "tsc (module commonjs)"
 ok "tsc --module commonjs: typed.ts type-checks"
+cp "$ROOT"/__test__/consumer/*.ts "$ROOT"/__test__/consumer/tsconfig*.json .
+for config in tsconfig.json tsconfig.commonjs.json; do
+  node "$TSC" -p "$config" || fail "tsc -p __test__/consumer/$config"
+done
+ok "__test__/consumer (strict, lib ES2022, \"types\": [], skipLibCheck false) type-checks with module nodenext and commonjs"
 
 step "without the platform package: a clear error naming it"
 new_project "$TMP/bare" ffi-events-bare-consumer "$TMP/install-bare.log" --omit=optional "$MAIN_TGZ"

@@ -4,6 +4,6 @@
 # Needs the root package built first (`npm run build`).
 set -euo pipefail
 cd "$(dirname "$0")/../examples/embed"
-[[ -f ../../index.js && -f ../../lib/hub.js ]] || { echo "run 'npm run build' at the repository root first" >&2; exit 1; }
+[[ -f ../../dist/index.js && -f ../../dist/lib/hub.js ]] || { echo "run 'npm run build' at the repository root first" >&2; exit 1; }
 npm run build
 node test.mjs

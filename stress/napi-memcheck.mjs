@@ -27,7 +27,7 @@ const root = join(here, '..')
 const require = createRequire(import.meta.url)
 const addon = resolve(process.argv[2] ?? join(root, 'ffi-events.linux-x64-gnu.node'))
 const binding = require(addon)
-const { EventHub, sources } = require(join(root, 'index.js'))
+const { EventHub, sources } = require(join(root, 'dist', 'index.js'))
 
 const turn = () => new Promise((r) => setImmediate(r))
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
@@ -172,7 +172,7 @@ parentPort.on('message', (m) => { if (m === 'exit') process.exit(0) })
 `
 let workers = 0
 for (const mode of ['exit', 'terminate', 'burst']) {
-  const worker = new Worker(WORKER, { eval: true, workerData: { addon, index: join(root, 'index.js'), mode } })
+  const worker = new Worker(WORKER, { eval: true, workerData: { addon, index: join(root, 'dist', 'index.js'), mode } })
   const errors = []
   worker.on('error', (e) => errors.push(String(e?.stack ?? e)))
   const exited = new Promise((r) => worker.once('exit', r))

@@ -12,7 +12,7 @@
 
 import { Decoder, Encoder } from 'cbor-x'
 
-import { EventHub } from '../../index.js'
+import { EventHub } from '../../dist/index.js'
 
 const BATCH = 1024
 const encoder = new Encoder({ useRecords: false })

@@ -35,7 +35,12 @@ function catalogue(hub, closedHub) {
   }
   for (const f of badFns) add(`onAny(${describe(f)})`, 'error', () => hub.onAny(f))
   for (const f of badFns) add(`onError(${describe(f)})`, 'error', () => hub.onError(f))
-  for (const id of badIds) add(`off(${describe(id)})`, 'false', () => hub.off(id))
+  // off(id) is false for anything that is not a live id; a string is a
+  // name, and off(name, listener) wants the listener (a TypeError, as on
+  // Node's EventEmitter).
+  for (const id of badIds) add(`off(${describe(id)})`, typeof id === 'string' ? 'error' : 'false', () => hub.off(id))
+  for (const f of badFns) add(`off('e', ${describe(f)})`, 'error', () => hub.off('e', f))
+  for (const n of badNames.filter((n) => typeof n !== 'number')) add(`off(${describe(n)}, fn)`, 'error', () => hub.off(n, () => {}))
   for (const n of badNames.filter((n) => n !== undefined)) add(`listenerCount(${describe(n)})`, 'error', () => hub.listenerCount(n))
   for (const n of badNames) {
     add(`emit(${describe(n)}, 1)`, 'error', () => hub.emit(n, 1))

@@ -58,7 +58,7 @@ export async function run({ reduced, root }) {
   const check = new Check()
   const hubs = reduced ? 100 : 1_000
   const workers = reduced ? 20 : 200
-  const pkg = join(root, 'index.js')
+  const pkg = join(root, 'dist', 'index.js')
 
   // Warm up: first hub, first worker, libuv pool threads, JIT.
   for (let i = 0; i < 5; i++) {
