@@ -227,6 +227,49 @@ test('a handle outliving its closed hub is a refused no-op, no crash', (t) => {
   t.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { replies: 1 })
 })
 
+test('an abort from inside the call rejects the request with the reason', async (t) => {
+  const hub = openHub(t)
+  const lib = openLibrary(t)
+  const controller = new AbortController()
+  const reason = new Error('changed my mind')
+  const request = hub.request(
+    (callback, userData) => {
+      const status = lib.never(callback, userData, bytes(1))
+      controller.abort(reason)
+      return status
+    },
+    { signal: controller.signal },
+  )
+  await t.throwsAsync(request, { is: reason })
+  t.is(hub.stats().requestsPending, 0)
+})
+
+test('a reply that is not one well-formed CBOR item rejects without being decoded', async (t) => {
+  const hub = openHub(t)
+  const lib = openLibrary(t)
+  // 100,000 nested arrays: scanned on the library thread, never handed to cbor-x.
+  const deep = new Uint8Array(100_001).fill(0x81)
+  deep[100_000] = 0x00
+  const error = await t.throwsAsync(hub.request((callback, userData) => lib.echo(callback, userData, deep)), { instanceOf: EventHubError })
+  t.is(error?.code, 'ERR_EVENT_DECODE')
+  t.regex(error?.message ?? '', /not one well-formed data item/)
+  // The same bytes as 'raw' are a reply like any other.
+  const raw = await hub.request<Uint8Array>((callback, userData) => lib.echo(callback, userData, deep), { format: 'raw' })
+  t.is(raw.length, deep.length)
+})
+
+test("an unref'd hub's pending request with a long timeout does not keep the process alive", (t) => {
+  const result = runNode(`
+    const { EventHub } = require('ffi-events')
+    const hub = new EventHub()
+    hub.unref()
+    hub.request(() => 0, { timeoutMs: 600000 }).catch(() => {})
+    console.log('waiting')
+  `)
+  t.false(result.timedOut, 'the process exited on its own')
+  t.is(result.status, 0, result.stderr)
+})
+
 test('bad arguments are refused before any native call', (t) => {
   const hub = new EventHub()
   t.teardown(() => hub.close())

@@ -21,7 +21,8 @@
  * event, before C exit handlers run) is a refused no-op
  * (FFI_EVENTS_CLOSED), never a use of freed memory. Closing never waits
  * for a call in progress: what that call uses stays alive until it
- * returns, and its event is delivered.
+ * returns, and its event is delivered (unless the hub closed too: then it
+ * is refused like any call after the close).
  *
  * The functions are exported by the ffi-events addon (`ffi-events.*.node`).
  * Code that links the addon, or a C/C++ addon built with the

@@ -255,10 +255,17 @@ export class Dispatcher {
         return true
       })
     } catch (error) {
-      // `at` is the event whose value threw; the ones before it decoded.
-      state[at] = FAILED
-      ;(decoded.errors ??= new Map()).set(at, error)
-      return at + 1
+      // cbor-x says where the item that threw began: when that is where
+      // event `at` begins, the events before it decoded and `at` failed.
+      // Otherwise (or when every event already had its value) the
+      // boundaries disagree: each event of the window is decoded alone.
+      const began = (error as { lastPosition?: unknown } | null)?.lastPosition
+      if (at < to && began === batch.start(at) - batch.start(from)) {
+        state[at] = FAILED
+        ;(decoded.errors ??= new Map()).set(at, error)
+        return at + 1
+      }
+      moreValues = true
     } finally {
       Error.stackTraceLimit = stackTraceLimit
     }

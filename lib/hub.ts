@@ -479,6 +479,9 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   /** Keeps this hub from being collected while it has listeners or pending requests. */
   #retain(): void {
+    // A closing hub lets go for good (a waitFor settled by the close must
+    // not put it back).
+    if (this.#closing !== undefined) return
     holdWhileListening(this, this.#dispatcher.entries.size + this.#requests.size)
   }
 

@@ -18,6 +18,8 @@ export interface NativeRequests {
 /** Reply flags, as in `ffi_events::REPLY_TOO_LARGE` / `REPLY_NULL_BYTES`. */
 const REPLY_TOO_LARGE = 1
 const REPLY_NULL_BYTES = 2
+/** The bytes are not one well-formed CBOR item (`ffi_events::REPLY_NOT_CBOR`). */
+const REPLY_NOT_CBOR = 4
 
 // One CBOR item per reply, decoded alone: no state between replies.
 const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
@@ -67,8 +69,15 @@ export class Requests {
     const { signal } = options
     if (signal?.aborted) return Promise.reject(abortError(signal))
     const id = this.#nextId++
-    const userData = this.#native.openRequest(id)
     return new Promise((resolve, reject) => {
+      let userData: bigint
+      try {
+        userData = this.#native.openRequest(id)
+      } catch (error) {
+        // The process-wide handle table is full (65,536 sinks and requests).
+        reject(error)
+        return
+      }
       const entry: Pending = { format: options.format ?? 'cbor', userData, resolve, reject, timer: undefined, signal: undefined, onAbort: undefined }
       this.#pending.set(id, entry)
       this.#onCount(this.#pending.size)
@@ -93,6 +102,9 @@ export class Requests {
           this.#drop(id, entry)
           reject(new EventHubError(`No reply within ${options.timeoutMs} ms`, { code: 'ERR_WAIT_TIMEOUT' }))
         }, options.timeoutMs)
+        // The hub itself holds the event loop while requests are pending,
+        // unless it is unref'd; the timer must not hold it then.
+        entry.timer.unref()
       }
       if (signal !== undefined) {
         entry.signal = signal
@@ -101,6 +113,8 @@ export class Requests {
           reject(abortError(signal))
         }
         signal.addEventListener('abort', entry.onAbort, { once: true })
+        // Aborted inside `call`, before the listener was there.
+        if (signal.aborted) entry.onAbort()
       }
     })
   }
@@ -124,6 +138,10 @@ export class Requests {
     }
     if ((flags & REPLY_NULL_BYTES) !== 0) {
       entry.reject(new EventHubError('The library replied with NULL bytes and a non-zero length', { code: 'ERR_EVENT_DECODE' }))
+      return
+    }
+    if ((flags & REPLY_NOT_CBOR) !== 0 && entry.format === 'cbor' && bytes.length > 0) {
+      entry.reject(new EventHubError('The reply is not valid CBOR: not one well-formed data item (nested at most 256 deep)', { code: 'ERR_EVENT_DECODE' }))
       return
     }
     try {

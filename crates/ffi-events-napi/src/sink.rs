@@ -171,7 +171,8 @@ impl NativeSink {
         }
     }
 
-    /// Refuses later calls; waits for a call in progress. False when it was
+    /// Refuses calls that start after it returns; never waits for a call in
+    /// progress. False when it was
     /// already closed.
     #[napi]
     pub fn close(&self) -> bool {

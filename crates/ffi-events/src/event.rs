@@ -197,10 +197,14 @@ impl Event {
         event
     }
 
-    /// The notice that `lost` reports were lost, the last of them `last`.
-    pub(crate) fn reports_lost(lost: u64, last: &Event) -> Event {
-        let bytes = last.bytes();
-        let mut event = Event::named(last.name_bytes(), Lane::ReportsLost, 8 + bytes.len());
+    /// The notice that `lost` reports were lost, the last of them `last`
+    /// (when its text could be kept: without it, the notice names no sink
+    /// and carries an empty report).
+    pub(crate) fn reports_lost(lost: u64, last: Option<&Event>) -> Event {
+        const NO_REPORT: [u8; REPORT_HEADER_BYTES] = [0; REPORT_HEADER_BYTES];
+        let (name, bytes) =
+            last.map_or((&b""[..], &NO_REPORT[..]), |e| (e.name_bytes(), e.bytes()));
+        let mut event = Event::named(name, Lane::ReportsLost, 8 + bytes.len());
         event.data.extend_from_slice(&lost.to_le_bytes());
         event.data.extend_from_slice(bytes);
         event

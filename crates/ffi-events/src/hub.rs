@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::config::{HubConfig, Overflow};
 use crate::emitter::Emitter;
 use crate::error::{ConfigError, EmitError, SpawnError};
-use crate::event::Event;
+use crate::event::{Event, Lane};
 use crate::gate::Gate;
 use crate::liveness::Liveness;
 use crate::registry::Registry;
@@ -108,9 +108,12 @@ pub(crate) struct Shared {
     /// Reports lost because the ring and `reports` were both full (also
     /// counted in `refused`).
     reports_lost: AtomicU64,
-    /// The last lost report and how many were lost since the consumer last
-    /// heard of it. `try_lock` only: a producer never waits for it.
-    lost_notice: Mutex<Option<(u64, Event)>>,
+    /// Reports lost since the consumer last heard of it: the count of its
+    /// next `ReportsLost` notice.
+    reports_unannounced: AtomicU64,
+    /// The last lost report, for the notice's text. `try_lock` only: a
+    /// producer never waits for it.
+    lost_notice: Mutex<Option<Event>>,
     /// The wake-up handshake (`wakeup.rs`): who owns the consumer's
     /// wake-up. Producers claim it after their push, drains release it.
     wakeup: CachePadded<Wakeup>,
@@ -171,9 +174,7 @@ impl Shared {
     }
 
     fn lost_notice_pending(&self) -> bool {
-        self.lost_notice
-            .try_lock()
-            .map_or(true, |notice| notice.is_some())
+        self.reports_unannounced.load(Ordering::Acquire) > 0
     }
 
     /// Overflow losses so far (refused offers and discarded events): what
@@ -203,13 +204,41 @@ impl Shared {
                 Err(_refused) => Err(self.refuse(seq)),
             },
             Overflow::DropOldest => {
-                if self.ring.force_push(event).is_some() {
-                    self.discarded.fetch_add(1, Ordering::Relaxed);
-                    self.on_overflow();
+                if let Some(oldest) = self.ring.force_push(event) {
+                    self.push_out(oldest);
                 }
                 self.wake();
                 Ok(seq)
             }
+        }
+    }
+
+    /// Takes the event `DropOldest` pushed out of the ring: a reply or a
+    /// report is not an event to sacrifice (it moves to its own queue, in
+    /// sequence order for the drain); anything else is discarded.
+    fn push_out(&self, oldest: Event) {
+        match oldest.lane() {
+            Lane::Reply => self.replies.push(oldest),
+            lane if lane.is_report() => {
+                if let Err(lost) = self.reports.push(oldest) {
+                    self.lose_report(lost);
+                }
+            }
+            _ => {
+                self.discarded.fetch_add(1, Ordering::Relaxed);
+                self.on_overflow();
+            }
+        }
+    }
+
+    /// Counts a report lost for want of room anywhere, and keeps its text
+    /// for the notice (best effort: a producer never waits for the lock;
+    /// the count is exact either way).
+    fn lose_report(&self, lost: Event) {
+        self.reports_lost.fetch_add(1, Ordering::Relaxed);
+        self.reports_unannounced.fetch_add(1, Ordering::Release);
+        if let Ok(mut last) = self.lost_notice.try_lock() {
+            *last = Some(lost);
         }
     }
 
@@ -252,11 +281,7 @@ impl Shared {
                 Ok(seq)
             }
             Err(lost) => {
-                self.reports_lost.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut notice) = self.lost_notice.try_lock() {
-                    let count = notice.as_ref().map_or(0, |(count, _)| *count);
-                    *notice = Some((count + 1, lost));
-                }
+                self.lose_report(lost);
                 Err(self.refuse(seq))
             }
         }
@@ -413,6 +438,7 @@ impl Hub {
             reports: ArrayQueue::new(REPORT_RESERVE),
             replies: SegQueue::new(),
             reports_lost: AtomicU64::new(0),
+            reports_unannounced: AtomicU64::new(0),
             lost_notice: Mutex::new(None),
             wakeup: CachePadded::default(),
             drains: CachePadded::default(),
@@ -491,7 +517,12 @@ impl Hub {
         while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
             let Some(event) = hub.ring.pop() else { break };
             // What found the ring full goes before the first ring event
-            // with a later sequence number.
+            // with a later sequence number; a queue found empty is looked
+            // at again, since a producer may have used it since (a thread
+            // whose report took the reserve and whose next event took the
+            // ring must see them in that order).
+            report = report.or_else(|| hub.reports.pop());
+            reply = reply.or_else(|| hub.replies.pop());
             loop {
                 let earliest = match (&report, &reply) {
                     (Some(a), Some(b)) if a.seq() < b.seq() => &mut report,
@@ -526,13 +557,14 @@ impl Hub {
             out.push(reply);
             taken += 1;
         }
-        let notice = hub
-            .lost_notice
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some((lost, last)) = notice {
-            out.push(Event::reports_lost(lost, &last));
+        let lost = hub.reports_unannounced.swap(0, Ordering::Acquire);
+        if lost > 0 {
+            let last = hub
+                .lost_notice
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            out.push(Event::reports_lost(lost, last.as_ref()));
         }
         hub.drains
             .delivered

@@ -100,7 +100,7 @@ pub use hub::{DrainLimits, Drained, Hub, Notify, SourceHandle, REPORT_RESERVE};
 pub use liveness::{LivenessPayload, Reason, NOT_RESPONDING, RESPONDING};
 pub use name::{validate_name, MAX_NAME_BYTES};
 pub use registry::{Filter, ListenerId, Registry};
-pub use request::{REPLY_HEADER_BYTES, REPLY_NULL_BYTES, REPLY_TOO_LARGE};
+pub use request::{REPLY_HEADER_BYTES, REPLY_NOT_CBOR, REPLY_NULL_BYTES, REPLY_TOO_LARGE};
 pub use sink::{Sink, SinkError, SinkFormat, SinkStats, SinkStatus};
 pub use spare::{SPARE_BYTES, SPARE_COUNT};
 pub use stats::Stats;

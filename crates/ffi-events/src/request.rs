@@ -18,7 +18,8 @@ use crate::event::Event;
 use crate::sink::SinkStatus;
 
 /// Bytes before a reply's payload: the request id (u64), the library's
-/// `ret` (i32) and [`REPLY_TOO_LARGE`] / [`REPLY_NULL_BYTES`] flags (u8),
+/// `ret` (i32) and [`REPLY_TOO_LARGE`] / [`REPLY_NULL_BYTES`] /
+/// [`REPLY_NOT_CBOR`] flags (u8),
 /// little-endian.
 pub const REPLY_HEADER_BYTES: usize = 13;
 
@@ -28,6 +29,11 @@ pub const REPLY_TOO_LARGE: u8 = 1;
 
 /// Reply flag: the library passed NULL bytes with a non-zero length.
 pub const REPLY_NULL_BYTES: u8 = 2;
+
+/// Reply flag: the bytes are not exactly one well-formed CBOR data item
+/// (nesting deeper than [`MAX_NESTING`](crate::MAX_NESTING) included), so a
+/// consumer that wants CBOR reports it without decoding it.
+pub const REPLY_NOT_CBOR: u8 = 4;
 
 /// What makes a sink a request: its id, whether it was answered, and the
 /// hub's count of ignored replies.
@@ -73,6 +79,9 @@ impl Request {
         let (bytes, flags) = match msg {
             None => (&[][..], REPLY_NULL_BYTES),
             Some(msg) if msg.len() > emitter.max_event_bytes() => (&[][..], REPLY_TOO_LARGE),
+            // Scanned here, on the library's thread, without recursion: a
+            // hostile reply never costs the JS thread a deep decode.
+            Some(msg) if crate::foreign::check_item(msg).is_err() => (msg, REPLY_NOT_CBOR),
             Some(msg) => (msg, 0),
         };
         let event = Event::reply(self.id, ret, flags, bytes);
@@ -115,7 +124,8 @@ mod tests {
         let reply = out.iter().find(|e| e.lane() == Lane::Reply).unwrap();
         let mut expected = 7u64.to_le_bytes().to_vec();
         expected.extend_from_slice(&0i32.to_le_bytes());
-        expected.push(0);
+        // "pong" is not CBOR: flagged for a consumer that wants CBOR.
+        expected.push(REPLY_NOT_CBOR);
         expected.extend_from_slice(b"pong");
         assert_eq!(reply.bytes(), &expected[..]);
         let stats = hub.stats();
@@ -123,6 +133,66 @@ mod tests {
             stats.emitted,
             stats.delivered + stats.refused + stats.discarded + stats.queued as u64
         );
+    }
+
+    #[test]
+    fn under_drop_oldest_a_reply_pushed_out_of_the_ring_is_kept_and_only_events_are_discarded() {
+        let hub = Hub::new(HubConfig {
+            capacity: 2,
+            overflow: crate::Overflow::DropOldest,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        hub.registry().add(crate::Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        let ignored = Arc::new(AtomicU64::new(0));
+        let sink = Sink::request(9, ignored);
+        let report = Sink::new(crate::SinkFormat::Envelope, None).unwrap();
+        assert_eq!(
+            sink.on_callback(&emitter, 0, Some(&[0x01])),
+            SinkStatus::Accepted
+        );
+        assert_eq!(
+            report.on_callback(&emitter, 3, Some(b"warn")),
+            SinkStatus::Accepted
+        );
+        // Four events push the reply and the report out of the ring.
+        for i in 0..4u8 {
+            emitter.emit_raw("x", &[i]).unwrap();
+        }
+        let mut out = Vec::new();
+        hub.drain(&mut out, DrainLimits::default());
+        let liveness = [crate::NOT_RESPONDING, crate::RESPONDING];
+        let lanes: Vec<Lane> = out
+            .iter()
+            .filter(|e| !liveness.contains(&e.name()))
+            .map(|e| e.lane())
+            .collect();
+        assert_eq!(
+            lanes,
+            [Lane::Reply, Lane::NativeError, Lane::Raw, Lane::Raw]
+        );
+        let stats = hub.stats();
+        assert_eq!(stats.discarded, 2, "only the two events");
+        assert_eq!(
+            stats.emitted,
+            stats.delivered + stats.refused + stats.discarded + stats.queued as u64
+        );
+    }
+
+    #[test]
+    fn a_non_cbor_reply_is_flagged_for_the_consumer() {
+        let hub = Hub::new(HubConfig::default()).unwrap();
+        let emitter = hub.emitter();
+        let sink = Sink::request(3, Arc::new(AtomicU64::new(0)));
+        let deep = vec![0x81u8; 100_000];
+        assert_eq!(
+            sink.on_callback(&emitter, 0, Some(&deep)),
+            SinkStatus::Accepted
+        );
+        let mut out = Vec::new();
+        hub.drain(&mut out, DrainLimits::default());
+        assert_eq!(out[0].bytes()[12], REPLY_NOT_CBOR);
     }
 
     #[test]
