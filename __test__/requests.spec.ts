@@ -270,6 +270,43 @@ test("an unref'd hub's pending request with a long timeout does not keep the pro
   t.is(result.status, 0, result.stderr)
 })
 
+test("a request's handle outliving the worker that made it: the late reply is a refused no-op, no crash", (t) => {
+  const result = runNode(
+    `
+    const { Worker } = require('node:worker_threads')
+    const entry = require.resolve('ffi-events')
+    ;(async () => {
+      const { ForeignLibrary } = await import(${JSON.stringify(new URL('./fixtures/foreign/foreign.mjs', import.meta.url).href)})
+      const lib = new ForeignLibrary()
+      lib.startReplies(1)
+      const worker = new Worker(
+        \`
+        const { parentPort } = require('node:worker_threads')
+        const { EventHub } = require(\${JSON.stringify(entry)})
+        const hub = new EventHub()
+        // The library gets the pair from the main thread; the worker exits before the reply.
+        hub.request((callback, userData) => { parentPort.postMessage({ callback, userData }); return 0 }).catch(() => {})
+        parentPort.on('message', () => process.exit(0))
+        \`,
+        { eval: true },
+      )
+      worker.on('message', (m) => {
+        if (lib.echoAfter(m.callback, m.userData, new Uint8Array([1]), 100000) !== 0) process.exit(3)
+        worker.postMessage('exit')
+      })
+      const code = await new Promise((resolve) => worker.on('exit', resolve))
+      while (lib.replyCost().replies < 1) await new Promise((r) => setTimeout(r, 5))
+      console.log(JSON.stringify({ code, replies: lib.replyCost().replies }))
+      lib.destroy()
+    })().catch((e) => { console.error(e); process.exit(1) })
+    `,
+    60_000,
+  )
+  t.is(result.signal, null, result.stderr)
+  t.is(result.status, 0, result.stderr)
+  t.deepEqual(JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}'), { code: 0, replies: 1 })
+})
+
 test('bad arguments are refused before any native call', (t) => {
   const hub = new EventHub()
   t.teardown(() => hub.close())
