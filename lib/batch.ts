@@ -74,7 +74,9 @@ export class Batch {
   private readonly names: string[]
   /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
   private readonly headers: Array<Uint8Array | undefined>
-  private readonly buffer: Buffer
+  /** The whole batch as a `Buffer` (same bytes and offsets as `bytes`). */
+  readonly buffer: Buffer
+  #dataView: DataView | undefined
 
   constructor(buffer: Buffer) {
     // The tables are read through typed arrays, which need aligned offsets;
@@ -105,6 +107,11 @@ export class Batch {
     this.payloadStart = namesStart + head[3]
     this.bytes = new Uint8Array(ab, base, aligned.length)
     this.buffer = aligned
+  }
+
+  /** A `DataView` of `bytes`, made on first use. */
+  get dataView(): DataView {
+    return (this.#dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength))
   }
 
   name(i: number): string {

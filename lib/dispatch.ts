@@ -5,6 +5,7 @@
 import { Decoder } from 'cbor-x'
 
 import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPLY, LANE_REPORTS_LOST } from './batch'
+import { MISMATCH, Template } from './templates'
 import { EventHubError, type EventHubErrorCode, type EventHubErrorOptions, type ReportingSink } from './errors'
 import type { EventMeta, Lane } from './types'
 
@@ -57,6 +58,10 @@ interface Decoded {
 // never pins (or aliases) the batch buffer.
 const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 
+/** Event names per hub that get a template of their own (see templates.ts). */
+const MAX_TEMPLATES = 256
+const NO_TEMPLATE = Template.never()
+
 /** The first window of a run decoded after a value failed; each clean window doubles the next. */
 const WINDOW_AFTER_FAILURE = 8
 
@@ -95,6 +100,10 @@ export class Dispatcher {
    */
   #changed = false
   readonly #liveRoutes = new Map<string, Route>()
+  /** Per event name: its payloads' template (learning, compiled, or given up). */
+  readonly #templates = new Map<string, Template>()
+  /** The batch's templates, by name index. */
+  #batchTemplates: Array<Template | undefined> = []
   readonly #registry: Registry
 
   constructor(registry: Registry) {
@@ -159,6 +168,7 @@ export class Dispatcher {
 
   dispatch(batch: Batch): void {
     this.#batchRoutes = new Array<Route | undefined>(batch.nameCount)
+    this.#batchTemplates = new Array<Template | undefined>(batch.nameCount)
     this.#changed = false
     this.#liveRoutes.clear()
     const decoded = this.#decodeRuns(batch)
@@ -198,18 +208,72 @@ export class Dispatcher {
   #decodeRuns(batch: Batch): Decoded {
     const n = batch.count
     const decoded: Decoded = { values: undefined, state: undefined, errors: undefined }
+    this.#decodeCompiled(batch, decoded)
+    const state = decoded.state
+    const pending = (i: number): boolean => this.#inRun(batch, i) && (state === undefined || state[i] === 0)
     let i = 0
     while (i < n) {
-      if (!this.#inRun(batch, i)) {
+      if (!pending(i)) {
         i++
         continue
       }
       let end = i + 1
-      while (end < n && this.#inRun(batch, end)) end++
+      while (end < n && pending(end)) end++
       this.#decodeRun(batch, i, end, decoded)
+      this.#learn(batch, i, end, decoded)
       i = end
     }
     return decoded
+  }
+
+  /** The template of event `i`'s name (one lookup per name per batch). */
+  #templateOf(batch: Batch, i: number): Template {
+    const j = batch.nameIndex(i)
+    let template = this.#batchTemplates[j]
+    if (template === undefined) {
+      const name = batch.name(i)
+      template = this.#templates.get(name)
+      if (template === undefined) {
+        // A library that names its events freely must not grow this map
+        // without bound: names past the limit are decoded by cbor-x only.
+        template = NO_TEMPLATE
+        if (this.#templates.size < MAX_TEMPLATES) {
+          template = new Template()
+          this.#templates.set(name, template)
+        }
+      }
+      this.#batchTemplates[j] = template
+    }
+    return template
+  }
+
+  /**
+   * Decodes with compiled decoders the self-contained events whose name has
+   * one: each reads only its own event's bytes (no state between events),
+   * and a payload it cannot read exactly is left to cbor-x.
+   */
+  #decodeCompiled(batch: Batch, decoded: Decoded): void {
+    const n = batch.count
+    for (let i = 0; i < n; i++) {
+      if (!this.#inRun(batch, i)) continue
+      const template = this.#templateOf(batch, i)
+      const decode = template.decoder
+      if (decode === undefined) continue
+      const value = decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i))
+      template.record(value !== MISMATCH)
+      if (value === MISMATCH) continue
+      ;(decoded.values ??= new Array<unknown>(n))[i] = value
+      ;(decoded.state ??= new Uint8Array(n))[i] = DECODED
+    }
+  }
+
+  /** Shows the payloads cbor-x decoded to their names' templates until they compile. */
+  #learn(batch: Batch, from: number, to: number, decoded: Decoded): void {
+    for (let i = from; i < to; i++) {
+      if (decoded.state?.[i] !== DECODED) continue
+      const template = this.#templateOf(batch, i)
+      if (template.decoder === undefined) template.learn(batch.bytes, batch.start(i), batch.end(i))
+    }
   }
 
   #inRun(batch: Batch, i: number): boolean {

@@ -1,0 +1,253 @@
+import test from 'ava'
+import { Decoder } from 'cbor-x'
+
+import { EventHub } from 'ffi-events'
+
+import { compile, float16, MISMATCH, shapeOf, Template } from '../lib/templates'
+import { until } from './helpers'
+
+// Compiled payload decoders against cbor-x, differentially: every value a
+// compiled decoder returns must be exactly what cbor-x (with the hub's
+// options) returns for the same bytes, and every payload it cannot read
+// exactly must come back as MISMATCH (left to cbor-x).
+
+const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const SEED = Number(process.env.FFI_EVENTS_SEED ?? 20261203)
+
+/** Exactly equal: same types, same keys in the same order, numbers by Object.is, BigInt by value. */
+function same(a: unknown, b: unknown): boolean {
+  if (typeof a !== typeof b) return false
+  if (typeof a === 'number') return Object.is(a, b)
+  if (a === null || typeof a !== 'object') return a === b
+  if (b === null || typeof b !== 'object') return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  if (Object.getPrototypeOf(a) !== Object.getPrototypeOf(b)) return false
+  const ka = Object.keys(a)
+  const kb = Object.keys(b)
+  if (ka.length !== kb.length || ka.some((k, i) => k !== kb[i])) return false
+  return ka.every((k) => same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+}
+
+function head(major: number, value: number | bigint, width?: 0 | 1 | 2 | 4 | 8): number[] {
+  const v = BigInt(value)
+  const w = width ?? (v < 24n ? 0 : v < 0x100n ? 1 : v < 0x10000n ? 2 : v < 0x100000000n ? 4 : 8)
+  const info = w === 0 ? Number(v) : w === 1 ? 24 : w === 2 ? 25 : w === 4 ? 26 : 27
+  const out = [(major << 5) | info]
+  for (let i = w - 1; i >= 0; i--) out.push(Number((v >> BigInt(8 * i)) & 0xffn))
+  return out
+}
+
+type Kind = 'u' | 'n' | 'U' | 'N' | 'h' | 'f' | 'd' | 'b' | 'z' | 'x' | 's' | 'map' | 'array'
+interface Shape {
+  kind: Kind
+  keys?: string[]
+  items?: Shape[]
+}
+
+function randomShape(rand: () => number, depth: number): Shape {
+  const kinds: Kind[] = ['u', 'n', 'U', 'N', 'h', 'f', 'd', 'b', 'z', 'x', 's']
+  if (depth < 3 && rand() < 0.35) {
+    const count = Math.floor(rand() * 5)
+    if (rand() < 0.6) {
+      const keys = Array.from({ length: count }, (_, i) => (rand() < 0.1 ? String(i) : `k${Math.floor(rand() * 4)}${'abcdefgh'.slice(0, Math.floor(rand() * 8))}`))
+      return { kind: 'map', keys, items: keys.map(() => randomShape(rand, depth + 1)) }
+    }
+    return { kind: 'array', items: Array.from({ length: count }, () => randomShape(rand, depth + 1)) }
+  }
+  return { kind: kinds[Math.floor(rand() * kinds.length)] }
+}
+
+const ascii = (rand: () => number, n: number) => Array.from({ length: n }, () => 32 + Math.floor(rand() * 95))
+
+/** A payload of `shape` with random values (and random integer widths within the kind). */
+function encode(shape: Shape, rand: () => number): number[] {
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]
+  switch (shape.kind) {
+    case 'u':
+    case 'n': {
+      const value = pick([0, 1, 23, 24, 255, 256, 65535, 65536, 0xffffffff, Math.floor(rand() * 1e9)])
+      return head(shape.kind === 'u' ? 0 : 1, value, value < 24 && rand() < 0.3 ? 1 : undefined)
+    }
+    case 'U':
+    case 'N': {
+      const value = pick([0n, 5n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 64n - 1n, BigInt(Math.floor(rand() * 1e15))])
+      return head(shape.kind === 'U' ? 0 : 1, value, 8)
+    }
+    case 'h':
+      return [0xf9, Math.floor(rand() * 256), Math.floor(rand() * 256)]
+    case 'f': {
+      const dv = new DataView(new ArrayBuffer(4))
+      dv.setUint32(0, Math.floor(rand() * 2 ** 32))
+      return [0xfa, ...new Uint8Array(dv.buffer)]
+    }
+    case 'd': {
+      const dv = new DataView(new ArrayBuffer(8))
+      dv.setUint32(0, Math.floor(rand() * 2 ** 32))
+      dv.setUint32(4, Math.floor(rand() * 2 ** 32))
+      return [0xfb, ...new Uint8Array(dv.buffer)]
+    }
+    case 'b':
+      return [rand() < 0.5 ? 0xf4 : 0xf5]
+    case 'z':
+      return [0xf6]
+    case 'x':
+      return [0xf7]
+    case 's': {
+      const n = pick([0, 1, 5, 23, 24, 40, 300])
+      return [...head(3, n), ...ascii(rand, n)]
+    }
+    case 'map':
+      return [
+        0xa0 | (shape.keys?.length ?? 0),
+        ...(shape.keys ?? []).flatMap((k, i) => [...head(3, k.length), ...Buffer.from(k), ...encode((shape.items ?? [])[i], rand)]),
+      ]
+    case 'array':
+      return [0x80 | (shape.items?.length ?? 0), ...(shape.items ?? []).flatMap((s) => encode(s, rand))]
+  }
+}
+
+/** A near miss: one byte changed, a byte cut or added, a wider integer, non-ASCII text, a tag. */
+function mutate(bytes: number[], rand: () => number): number[] {
+  const out = bytes.slice()
+  const at = Math.floor(rand() * out.length)
+  switch (Math.floor(rand() * 6)) {
+    case 0:
+      out[at] = Math.floor(rand() * 256)
+      return out
+    case 1:
+      return out.slice(0, Math.max(0, out.length - 1 - Math.floor(rand() * 3)))
+    case 2:
+      return [...out, Math.floor(rand() * 256)]
+    case 3:
+      out[at] = 0x80 | Math.floor(rand() * 128)
+      return out
+    case 4:
+      return [0xc1, ...out]
+    default:
+      out.splice(at, 0, Math.floor(rand() * 256))
+      return out
+  }
+}
+
+test('half-precision floats read exactly as cbor-x reads them, all 65,536 of them', (t) => {
+  let differ = 0
+  for (let bits = 0; bits < 0x10000; bits++) {
+    const b0 = bits >> 8
+    const b1 = bits & 0xff
+    if (!Object.is(float16(b0, b1), decoder.decode(Uint8Array.of(0xf9, b0, b1)))) differ++
+  }
+  t.is(differ, 0)
+})
+
+test('a compiled decoder gives exactly what cbor-x gives, and MISMATCH for everything it cannot read exactly (seeded, differential)', (t) => {
+  const rand = mulberry32(SEED)
+  let compiled = 0
+  let matched = 0
+  let mismatched = 0
+  for (let s = 0; s < 400; s++) {
+    const shape = randomShape(rand, 0)
+    const first = Uint8Array.from(encode(shape, rand))
+    const template = shapeOf(first, 0, first.length)
+    t.not(template, undefined, `shape ${JSON.stringify(shape)} is covered`)
+    if (template === undefined) continue
+    const decode = compile(template)
+    compiled++
+    for (let i = 0; i < 60; i++) {
+      let bytes = encode(shape, rand)
+      if (rand() < 0.5) bytes = mutate(bytes, rand)
+      const u8 = Uint8Array.from(bytes)
+      // The payload sits inside a larger buffer, as in a batch.
+      const padded = new Uint8Array(u8.length + 16)
+      padded.set(u8, 7)
+      const buf = Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength)
+      const got = decode(padded, new DataView(padded.buffer), buf, 7, 7 + u8.length)
+      let expected: unknown
+      let threw = false
+      try {
+        expected = decoder.decode(u8)
+      } catch {
+        threw = true
+      }
+      if (got === MISMATCH) {
+        mismatched++
+        // Only payloads of another shape may be left to cbor-x.
+        t.not(shapeOf(u8, 0, u8.length), template, `seed ${SEED}: a payload of the template's shape fell back: ${Buffer.from(u8).toString('hex')}`)
+      } else {
+        matched++
+        t.false(threw, `seed ${SEED}: compiled decoder accepted what cbor-x refuses: ${Buffer.from(u8).toString('hex')}`)
+        if (!same(got, expected)) t.fail(`seed ${SEED}: ${Buffer.from(u8).toString('hex')}: compiled ${String(got)} vs cbor-x ${String(expected)}`)
+      }
+    }
+  }
+  t.log(`seed ${SEED}: ${compiled} templates, ${matched} payloads decoded by them, ${mismatched} left to cbor-x`)
+  t.true(matched > 10_000 && mismatched > 1_000)
+})
+
+test('a template compiles after four payloads of one shape, and is given up when it mostly mismatches', (t) => {
+  const tick = (n: number) => Uint8Array.from([0xa2, 0x61, 0x6e, ...head(0, n), 0x62, 0x61, 0x74, ...head(0, 2n ** 60n, 8)])
+  const template = new Template()
+  for (let i = 0; i < 3; i++) template.learn(tick(i), 0, tick(i).length)
+  t.is(template.decoder, undefined)
+  template.learn(tick(3), 0, tick(3).length)
+  const decode = template.decoder
+  if (decode === undefined) return t.fail('no decoder after four payloads of one shape')
+  const bytes = tick(70_000)
+  const value = decode(bytes, new DataView(bytes.buffer), Buffer.from(bytes.buffer), 0, bytes.length)
+  t.deepEqual(value, { n: 70_000, at: 2n ** 60n })
+  t.deepEqual(value, decoder.decode(bytes))
+  for (let i = 0; i < 64; i++) template.record(i < 20)
+  t.is(template.decoder, undefined, 'given up after 64 attempts, 44 of them mismatches')
+  // Keys cbor-x renames and non-ASCII text are never templated.
+  t.is(shapeOf(Uint8Array.from([0xa1, 0x69, ...Buffer.from('__proto__'), 0x01]), 0, 11), undefined)
+  t.is(shapeOf(Uint8Array.from([0x62, 0xc3, 0xa9]), 0, 3), undefined)
+})
+
+test('through a hub: compiled and cbor-x decodes mixed in one batch give every event its value alone', async (t) => {
+  const rand = mulberry32(SEED ^ 0x5eed)
+  const hub = new EventHub({ capacity: 8192, maxBatchEvents: 8192 })
+  t.teardown(() => hub.close())
+  const got = new Map<number, unknown>()
+  const failed = new Set<number>()
+  hub.on('tick', (value, meta) => got.set(meta.seq, value))
+  hub.onError((error) => failed.add(error.seq ?? -1))
+  const tick = (n: number, at: bigint) => Uint8Array.from([0xa2, 0x61, 0x6e, ...head(0, n), 0x62, 0x61, 0x74, ...head(0, at, 8)])
+  // Teach the template first (batches of one shape), then mix.
+  for (let i = 0; i < 8; i++) hub.emitCbor('tick', tick(i, BigInt(i)))
+  await until(() => got.size === 8)
+  const sent = new Map<number, Uint8Array>()
+  let seq = hub.stats().emitted
+  for (let i = 0; i < 4000; i++) {
+    let bytes = tick(Math.floor(rand() * 2 ** 32), BigInt(Math.floor(rand() * 1e15)))
+    if (rand() < 0.3) bytes = Uint8Array.from(mutate([...bytes], rand))
+    t.true(hub.emitCbor('tick', bytes))
+    sent.set(++seq, bytes)
+  }
+  await until(() => got.size + failed.size === 8 + 4000)
+  t.is(hub.stats().batches <= 3, true, 'the mixed events came in few batches')
+  let compared = 0
+  for (const [s, bytes] of sent) {
+    let alone: unknown
+    let threw = false
+    try {
+      alone = decoder.decode(bytes)
+    } catch {
+      threw = true
+    }
+    if (threw) t.true(failed.has(s), `seq ${s} failed alone but not in its batch`)
+    else if (!same(got.get(s), alone)) t.fail(`seq ${s}: ${Buffer.from(bytes).toString('hex')}: batch ${String(got.get(s))} vs alone ${String(alone)}`)
+    else compared++
+  }
+  t.true(compared > 2000)
+})
