@@ -3,10 +3,11 @@
 //!
 //! Foreign libraries hand the sinks arbitrary bytes. The scan checks that
 //! they hold one well-formed item (RFC 8949, section 5.3.1) and finds where
-//! it ends, with a fixed-size stack of open containers: nesting deeper than
-//! [`MAX_NESTING`] is refused, and the scan uses the same few kilobytes of
-//! stack at any depth, so a library thread with a small stack (64 KiB is
-//! common) survives hostile input.
+//! it ends, with an explicit stack of open containers (on the heap past 16
+//! levels): nesting deeper than [`MAX_NESTING`] is refused, and the scan
+//! uses the same few hundred bytes of thread stack at any depth, so a
+//! library thread with a small stack (64 KiB is common) survives hostile
+//! input.
 //!
 //! # Self-contained items
 //! The consumer decodes a run of consecutive payloads of one batch as one
@@ -22,6 +23,8 @@
 //! item would make an earlier one fail or read the wrong strings. An item
 //! holding any of these is not *self-contained*: the consumer decodes it
 //! on its own, so that no item can change, swallow or break another.
+
+use smallvec::SmallVec;
 
 use crate::foreign::Malformed;
 
@@ -73,8 +76,10 @@ const BREAK: u8 = 0xff;
 /// [`Malformed::TooDeep`] past [`MAX_NESTING`], and
 /// [`Malformed::NotWellFormed`] for any encoding RFC 8949 does not allow.
 pub(crate) fn scan_item(bytes: &[u8]) -> Result<Item, Malformed> {
-    let mut open = [Open::Definite(0); MAX_NESTING];
-    let mut depth = 0usize;
+    // Payloads nest a few levels: the first 16 stay on the stack and cost
+    // nothing to set up; deeper ones move to the heap, bounded by
+    // `MAX_NESTING`.
+    let mut open: SmallVec<[Open; 16]> = SmallVec::new();
     let mut at = 0usize;
     let mut self_contained = true;
     loop {
@@ -84,15 +89,16 @@ pub(crate) fn scan_item(bytes: &[u8]) -> Result<Item, Malformed> {
         let info = initial & 0x1f;
         if initial == BREAK {
             // A break closes the innermost indefinite-length container.
-            match depth.checked_sub(1).map(|top| open[top]) {
+            match open.last() {
                 Some(Open::IndefiniteArray)
                 | Some(Open::IndefiniteMap { odd: false })
-                | Some(Open::IndefiniteString(_)) => depth -= 1,
+                | Some(Open::IndefiniteString(_)) => {
+                    open.pop();
+                }
                 _ => return Err(Malformed::NotWellFormed),
             }
         } else {
-            if let Some(Open::IndefiniteString(chunks)) = depth.checked_sub(1).map(|top| open[top])
-            {
+            if let Some(&Open::IndefiniteString(chunks)) = open.last() {
                 if major != chunks || info == 31 {
                     return Err(Malformed::NotWellFormed);
                 }
@@ -144,30 +150,29 @@ pub(crate) fn scan_item(bytes: &[u8]) -> Result<Item, Malformed> {
                 _ => return Err(Malformed::NotWellFormed),
             };
             if let Some(container) = opens {
-                if depth == MAX_NESTING {
+                if open.len() == MAX_NESTING {
                     return Err(Malformed::TooDeep);
                 }
-                open[depth] = container;
-                depth += 1;
+                open.push(container);
                 continue;
             }
         }
         // An item just ended (a break ends its container): count it
         // against the containers it completes.
         loop {
-            let Some(top) = depth.checked_sub(1) else {
+            let Some(top) = open.last_mut() else {
                 return Ok(Item {
                     len: at,
                     self_contained,
                 });
             };
-            match &mut open[top] {
+            match top {
                 Open::Definite(owed) => {
                     *owed -= 1;
                     if *owed > 0 {
                         break;
                     }
-                    depth -= 1;
+                    open.pop();
                 }
                 Open::IndefiniteMap { odd } => {
                     *odd = !*odd;
