@@ -163,7 +163,8 @@ export interface EventHubStats {
   /**
    * Reports of a native sink (library errors, malformed input) lost because
    * the ring and the 64-slot report reserve were both full; each is also
-   * counted in `refused`.
+   * counted in `refused` (or in `discarded`, when `'dropOldest'` pushed it
+   * out of the ring).
    */
   reportsLost: number
   /**

@@ -142,24 +142,10 @@ impl Emitter {
         self.shared.refuse_if_full()
     }
 
-    /// Queues an event built elsewhere in the crate (a sink's): the one
-    /// offer path every producer takes.
+    /// Queues an event built elsewhere in the crate (a sink's, a report, a
+    /// reply): the one offer path every producer takes.
     pub(crate) fn offer(&self, event: Event) -> Result<u64, EmitError> {
         self.shared.offer(event)
-    }
-
-    /// Queues a report (a library's error, a malformed input): when the
-    /// ring is full it takes the hub's report reserve instead, and only when
-    /// both are full is it lost, counted in `Stats::reports_lost` and
-    /// announced to the consumer with the last lost report.
-    pub(crate) fn offer_report(&self, event: Event) -> Result<u64, EmitError> {
-        self.shared.offer_report(event)
-    }
-
-    /// Queues a request's reply: into the ring, or into the hub's reply
-    /// queue when the ring is full (never refused for a full ring).
-    pub(crate) fn offer_reply(&self, event: Event) -> Result<u64, EmitError> {
-        self.shared.offer_reply(event)
     }
 
     /// The hub's `max_event_bytes`.

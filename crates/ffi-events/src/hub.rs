@@ -98,15 +98,14 @@ pub(crate) struct Shared {
     /// Accepted events that never reached the consumer: pushed out by
     /// `DropOldest`, or drained while the consumer was shutting down.
     discarded: AtomicU64,
-    /// Reports (library errors, malformed input) that found the ring full.
-    /// Drains take them all, in sequence order among the ring's events.
-    reports: ArrayQueue<Event>,
-    /// Replies to requests that found the ring full. Unbounded, but each
-    /// request replies at most once, so it never holds more than the
-    /// requests in flight. Drains take them all, in sequence order.
-    replies: SegQueue<Event>,
-    /// Reports lost because the ring and `reports` were both full (also
-    /// counted in `refused`).
+    /// Reports (library errors, malformed input) and replies to requests
+    /// that the ring would not hold; see [`Shared::spill`].
+    spilled: SegQueue<Event>,
+    /// Reports in `spilled`, at most [`REPORT_RESERVE`].
+    spilled_reports: AtomicUsize,
+    /// Reports lost because the ring and the report reserve were both full
+    /// (also counted in `refused`, or in `discarded` when `DropOldest`
+    /// pushed them out of the ring).
     reports_lost: AtomicU64,
     /// Reports lost since the consumer last heard of it: the count of its
     /// next `ReportsLost` notice.
@@ -167,8 +166,7 @@ impl Shared {
     /// releasing its wake-up.
     fn waiting(&self) -> bool {
         !self.ring.is_empty()
-            || !self.reports.is_empty()
-            || !self.replies.is_empty()
+            || !self.spilled.is_empty()
             || self.liveness.has_pending()
             || self.lost_notice_pending()
     }
@@ -183,10 +181,19 @@ impl Shared {
         self.refused.load(Ordering::Relaxed) + self.discarded.load(Ordering::Relaxed)
     }
 
-    /// Queues a built event; the common tail of every emit.
+    /// Queues a built event; the common tail of every emit, reports and
+    /// replies included.
+    ///
+    /// What the ring cannot hold is refused (`Reject`) or pushes the oldest
+    /// out (`DropOldest`), except reports and replies: they spill into the
+    /// spill queue (see [`Shared::spill`]) instead of being refused or
+    /// pushed out, and a reply never pushes an event out either. Reports
+    /// and replies are sized by their producers (a report's text is cut, a
+    /// reply too large is flagged), so the size limit is for events only.
     pub(crate) fn offer(&self, mut event: Event) -> Result<u64, EmitError> {
+        let lane = event.lane();
         let len = event.wire_len();
-        if len > self.config.max_event_bytes {
+        if !lane.is_report() && len > self.config.max_event_bytes {
             return Err(EmitError::TooLarge {
                 len,
                 max: self.config.max_event_bytes,
@@ -195,40 +202,52 @@ impl Shared {
         let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         event.set_seq(seq);
-        match self.config.overflow {
-            Overflow::Reject => match self.ring.push(event) {
-                Ok(()) => {
-                    self.wake();
-                    Ok(seq)
+        if self.config.overflow == Overflow::DropOldest && lane != Lane::Reply {
+            if let Some(oldest) = self.ring.force_push(event) {
+                if !self.spill(oldest) {
+                    self.discarded.fetch_add(1, Ordering::Relaxed);
+                    self.on_overflow();
                 }
-                Err(_refused) => Err(self.refuse(seq)),
-            },
-            Overflow::DropOldest => {
-                if let Some(oldest) = self.ring.force_push(event) {
-                    self.push_out(oldest);
-                }
-                self.wake();
-                Ok(seq)
+            }
+        } else if let Err(refused) = self.ring.push(event) {
+            if !self.spill(refused) {
+                return Err(self.refuse(seq));
             }
         }
+        self.wake();
+        Ok(seq)
     }
 
-    /// Takes the event `DropOldest` pushed out of the ring: a reply or a
-    /// report is not an event to sacrifice (it moves to its own queue, in
-    /// sequence order for the drain); anything else is discarded.
-    fn push_out(&self, oldest: Event) {
-        match oldest.lane() {
-            Lane::Reply => self.replies.push(oldest),
+    /// Keeps a report or a reply the ring would not hold (or pushed out):
+    /// into the spill queue, which drains take whole, each before the first
+    /// ring event with a later sequence number. Replies always fit (each
+    /// request replies once, so they never outnumber the requests in
+    /// flight); reports up to [`REPORT_RESERVE`] at a time, past which a
+    /// report is lost (counted, and announced with its text). False for an
+    /// event, or a lost report: the caller counts it.
+    fn spill(&self, event: Event) -> bool {
+        match event.lane() {
+            Lane::Reply => {}
             lane if lane.is_report() => {
-                if let Err(lost) = self.reports.push(oldest) {
-                    self.lose_report(lost);
+                if self.spilled_reports.fetch_add(1, Ordering::AcqRel) >= REPORT_RESERVE {
+                    self.spilled_reports.fetch_sub(1, Ordering::AcqRel);
+                    self.lose_report(event);
+                    return false;
                 }
             }
-            _ => {
-                self.discarded.fetch_add(1, Ordering::Relaxed);
-                self.on_overflow();
-            }
+            _ => return false,
         }
+        self.spilled.push(event);
+        true
+    }
+
+    /// The next spilled report or reply, if any.
+    fn pop_spilled(&self) -> Option<Event> {
+        let event = self.spilled.pop()?;
+        if event.lane() != Lane::Reply {
+            self.spilled_reports.fetch_sub(1, Ordering::AcqRel);
+        }
+        Some(event)
     }
 
     /// Counts a report lost for want of room anywhere, and keeps its text
@@ -239,51 +258,6 @@ impl Shared {
         self.reports_unannounced.fetch_add(1, Ordering::Release);
         if let Ok(mut last) = self.lost_notice.try_lock() {
             *last = Some(lost);
-        }
-    }
-
-    /// Queues a request's reply: into the ring, or into the reply queue when
-    /// the ring is full. Never refused for a full ring, and never pushes an
-    /// event out (whatever the overflow policy).
-    pub(crate) fn offer_reply(&self, mut event: Event) -> Result<u64, EmitError> {
-        let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        event.set_seq(seq);
-        if let Err(event) = self.ring.push(event) {
-            self.replies.push(event);
-        }
-        self.wake();
-        Ok(seq)
-    }
-
-    /// Queues a report: into the ring, or into the report reserve when the
-    /// ring is full; lost (counted, and announced with its text) only when
-    /// both are full.
-    pub(crate) fn offer_report(&self, mut event: Event) -> Result<u64, EmitError> {
-        if self.config.overflow == Overflow::DropOldest {
-            return self.offer(event);
-        }
-        let _pass = self.gate.enter().ok_or(EmitError::Closed)?;
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        event.set_seq(seq);
-        let refused = match self.ring.push(event) {
-            Ok(()) => {
-                self.wake();
-                return Ok(seq);
-            }
-            Err(refused) => refused,
-        };
-        match self.reports.push(refused) {
-            Ok(()) => {
-                // The ring is full, so a wake-up is pending or a drain is
-                // under way; this covers the rest.
-                self.wake();
-                Ok(seq)
-            }
-            Err(lost) => {
-                self.lose_report(lost);
-                Err(self.refuse(seq))
-            }
         }
     }
 
@@ -435,8 +409,8 @@ impl Hub {
             next_seq: CachePadded::new(AtomicU64::new(1)),
             refused: CachePadded::default(),
             discarded: AtomicU64::new(0),
-            reports: ArrayQueue::new(REPORT_RESERVE),
-            replies: SegQueue::new(),
+            spilled: SegQueue::new(),
+            spilled_reports: AtomicUsize::new(0),
             reports_lost: AtomicU64::new(0),
             reports_unannounced: AtomicU64::new(0),
             lost_notice: Mutex::new(None),
@@ -512,31 +486,22 @@ impl Hub {
         // The registry says once per drain, under its lock, which names
         // anyone listens to: events nobody hears are not handed over.
         let mut hearing = hub.registry.hearing();
-        let mut report = hub.reports.pop();
-        let mut reply = hub.replies.pop();
+        let mut spilled = None;
         while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
             let Some(event) = hub.ring.pop() else { break };
-            // What found the ring full goes before the first ring event
-            // with a later sequence number; a queue found empty is looked
-            // at again, since a producer may have used it since (a thread
-            // whose report took the reserve and whose next event took the
-            // ring must see them in that order).
-            report = report.or_else(|| hub.reports.pop());
-            reply = reply.or_else(|| hub.replies.pop());
+            // What spilled goes before the first ring event with a later
+            // sequence number. The spill queue is looked at again for every
+            // ring event: a thread whose report spilled during this drain
+            // and whose next event took the ring sees them in that order.
             loop {
-                let earliest = match (&report, &reply) {
-                    (Some(a), Some(b)) if a.seq() < b.seq() => &mut report,
-                    (Some(_), None) => &mut report,
-                    (_, Some(_)) => &mut reply,
-                    (None, None) => break,
-                };
-                let Some(early) = earliest.take_if(|e| e.seq() < event.seq()) else {
-                    break;
-                };
-                out.push(early);
-                taken += 1;
-                report = report.or_else(|| hub.reports.pop());
-                reply = reply.or_else(|| hub.replies.pop());
+                spilled = spilled.or_else(|| hub.pop_spilled());
+                match spilled.take_if(|e| e.seq() < event.seq()) {
+                    Some(early) => {
+                        out.push(early);
+                        taken += 1;
+                    }
+                    None => break,
+                }
             }
             bytes += event.bytes().len();
             taken += 1;
@@ -547,14 +512,10 @@ impl Hub {
             }
         }
         drop(hearing);
-        // The reserve holds at most `REPORT_RESERVE` and the reply queue
-        // at most the requests in flight: take them all.
-        while let Some(report) = report.take().or_else(|| hub.reports.pop()) {
-            out.push(report);
-            taken += 1;
-        }
-        while let Some(reply) = reply.take().or_else(|| hub.replies.pop()) {
-            out.push(reply);
+        // The spill queue holds at most `REPORT_RESERVE` reports and the
+        // replies of the requests in flight: take it whole.
+        while let Some(early) = spilled.take().or_else(|| hub.pop_spilled()) {
+            out.push(early);
             taken += 1;
         }
         let lost = hub.reports_unannounced.swap(0, Ordering::Acquire);
@@ -690,7 +651,7 @@ impl Hub {
         let delivered = hub.drains.delivered.load(Ordering::Acquire);
         let refused = hub.refused.load(Ordering::Acquire);
         let discarded = hub.discarded.load(Ordering::Acquire);
-        let queued = hub.ring.len() + hub.reports.len() + hub.replies.len();
+        let queued = hub.ring.len() + hub.spilled.len();
         Stats {
             capacity: hub.ring.capacity(),
             queued,

@@ -7,7 +7,7 @@
 //! the reply. A request is a sink (same C function, same kind of handle)
 //! that takes exactly one such call: the reply is copied into an event of
 //! [`Lane::Reply`](crate::Lane::Reply) and queued like any event, never refused by a full ring
-//! (it takes the hub's reply queue instead), and every later call through
+//! (it spills beside the ring instead), and every later call through
 //! the handle is counted and ignored.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -66,15 +66,10 @@ impl Request {
     /// Takes the library's call: the first one becomes the reply, later
     /// ones are ignored (counted, and reported to the caller as
     /// [`SinkStatus::Closed`]).
-    pub(crate) fn on_call(
-        &self,
-        emitter: &Emitter,
-        ret: i32,
-        msg: Option<&[u8]>,
-    ) -> (SinkStatus, bool) {
+    pub(crate) fn on_call(&self, emitter: &Emitter, ret: i32, msg: Option<&[u8]>) -> SinkStatus {
         if self.answered.swap(true, Ordering::AcqRel) {
             self.ignore();
-            return (SinkStatus::Closed, false);
+            return SinkStatus::Closed;
         }
         let (bytes, flags) = match msg {
             None => (&[][..], REPLY_NULL_BYTES),
@@ -85,11 +80,12 @@ impl Request {
             Some(msg) => (msg, 0),
         };
         let event = Event::reply(self.id, ret, flags, bytes);
-        let status = match emitter.offer_reply(event) {
+        // Never refused for a full ring (see `Shared::offer`): only a
+        // closed hub refuses it.
+        match emitter.offer(event) {
             Ok(_) => SinkStatus::Accepted,
             Err(_) => SinkStatus::Closed,
-        };
-        (status, true)
+        }
     }
 }
 

@@ -233,11 +233,6 @@ impl Sink {
         }
     }
 
-    /// Whether this is a request's sink.
-    pub fn is_request(&self) -> bool {
-        self.request.is_some()
-    }
-
     fn count(&self, status: SinkStatus) -> SinkStatus {
         let c = &self.counters;
         let counter = match status {
@@ -262,22 +257,11 @@ impl Sink {
         self.count(status)
     }
 
-    /// Offers a report; see [`Emitter::offer_report`] for why a full ring
-    /// does not lose it.
-    fn offer_report(&self, emitter: &Emitter, event: Event) -> SinkStatus {
-        let status = match emitter.offer_report(event) {
-            Ok(_) => SinkStatus::Accepted,
-            Err(EmitError::Closed) => SinkStatus::Closed,
-            Err(_) => SinkStatus::Full,
-        };
-        self.count(status)
-    }
-
     fn report(&self, emitter: &Emitter, malformed: Malformed) -> SinkStatus {
         self.counters.malformed.fetch_add(1, Ordering::Relaxed);
         let reason = malformed.to_string();
         let code = self.format.code();
-        self.offer_report(
+        self.offer(
             emitter,
             Event::report(Lane::Malformed, &self.name, code, 0, reason.as_bytes()),
         )
@@ -293,8 +277,7 @@ impl Sink {
         msg: Option<&[u8]>,
     ) -> SinkStatus {
         if let Some(request) = &self.request {
-            let (status, _) = request.on_call(emitter, ret, msg);
-            return self.count(status);
+            return self.count(request.on_call(emitter, ret, msg));
         }
         let Some(msg) = msg else {
             return self.count(SinkStatus::Invalid);
@@ -310,7 +293,7 @@ impl Sink {
             let text = &msg[..msg.len().min(room)];
             let code = self.format.code();
             let event = Event::report(Lane::NativeError, &self.name, code, ret, text);
-            return self.offer_report(emitter, event);
+            return self.offer(emitter, event);
         }
         if msg.len() > emitter.max_event_bytes() {
             return self.count(SinkStatus::TooLarge);
@@ -548,6 +531,57 @@ mod tests {
         assert_eq!(notice.bytes(), &expected[..]);
         // Announced once.
         assert!(without_liveness(drain(&hub)).is_empty());
+    }
+
+    #[test]
+    fn under_drop_oldest_reports_pushed_out_past_the_reserve_are_lost_and_the_books_balance() {
+        let hub = Hub::new(HubConfig {
+            capacity: 1,
+            overflow: crate::Overflow::DropOldest,
+            ..HubConfig::default()
+        })
+        .unwrap();
+        hub.registry().add(Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        let sink = Sink::new(SinkFormat::Raw, Some("frame")).unwrap();
+        assert_eq!(
+            sink.on_callback(&emitter, 0, Some(b"e")),
+            SinkStatus::Accepted
+        );
+        // Each report pushes the previous ring occupant out: the event is
+        // discarded, reports spill until the reserve is full, then are lost.
+        let reports = crate::REPORT_RESERVE + 4;
+        for i in 0..reports {
+            let text = format!("r{i}");
+            assert_eq!(
+                sink.on_callback(&emitter, 1, Some(text.as_bytes())),
+                SinkStatus::Accepted
+            );
+        }
+        let stats = hub.stats();
+        assert_eq!(
+            (stats.discarded, stats.reports_lost, stats.refused),
+            (4, 3, 0)
+        );
+        assert_eq!(
+            stats.emitted,
+            stats.delivered + stats.refused + stats.discarded + stats.queued as u64
+        );
+        let events = without_liveness(drain(&hub));
+        let kept = events
+            .iter()
+            .filter(|e| e.lane() == Lane::NativeError)
+            .count();
+        assert_eq!(
+            kept,
+            crate::REPORT_RESERVE + 1,
+            "the reserve and the ring's last"
+        );
+        let stats = hub.stats();
+        assert_eq!(
+            stats.emitted,
+            stats.delivered + stats.refused + stats.discarded + stats.queued as u64
+        );
     }
 
     #[test]

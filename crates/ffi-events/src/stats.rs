@@ -37,8 +37,9 @@ pub struct Stats {
     pub discarded: u64,
     /// Reports (a library's error, a malformed input) lost because the ring
     /// and the report reserve ([`REPORT_RESERVE`](crate::REPORT_RESERVE))
-    /// were both full; each is also in `refused`. The consumer hears of
-    /// them with the last one's text.
+    /// were both full; each is also in `refused` (or, pushed out of the
+    /// ring by `DropOldest`, in `discarded`). The consumer hears of them
+    /// with the last one's text.
     pub reports_lost: u64,
     /// Non-empty drains; each is one call into the consumer.
     pub batches: u64,
