@@ -228,14 +228,20 @@ impl NativeHub {
                 ))
             }
         };
-        if self.hub().is_closed() {
-            return Err(Error::new(Status::GenericFailure, "the hub is closed"));
-        }
         let sink = Arc::new(
             Sink::new(format, name.as_deref())
                 .map_err(|e| Error::new(Status::InvalidArg, e.to_string()))?,
         );
-        let handle = sink_table::open(sink.clone(), self.emitter.clone())
+        let handle = self.open_handle(sink.clone())?;
+        Ok(NativeSink::new(handle, sink))
+    }
+
+    /// Gives `sink` a handle into this hub, closed with the hub.
+    fn open_handle(&self, sink: Arc<Sink>) -> Result<sink_table::SinkHandle> {
+        if self.hub().is_closed() {
+            return Err(Error::new(Status::GenericFailure, "the hub is closed"));
+        }
+        let handle = sink_table::open(sink, self.emitter.clone())
             .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
         self.consumer.add_sink(handle);
         // A close that raced this open: the hub's sink list was already
@@ -243,7 +249,7 @@ impl NativeHub {
         if self.hub().is_closed() {
             sink_table::close(handle);
         }
-        Ok(NativeSink::new(handle, sink))
+        Ok(handle)
     }
 
     /// Opens the one-shot sink of request `id` (see `ffi_events::Sink::request`)
@@ -252,19 +258,8 @@ impl NativeHub {
     /// counted in `repliesIgnored`.
     #[napi]
     pub fn open_request(&self, id: f64) -> Result<BigInt> {
-        if self.hub().is_closed() {
-            return Err(Error::new(Status::GenericFailure, "the hub is closed"));
-        }
-        let sink = Arc::new(Sink::request(
-            id as u64,
-            self.consumer.replies_ignored.clone(),
-        ));
-        let handle = sink_table::open(sink, self.emitter.clone())
-            .map_err(|e| Error::new(Status::GenericFailure, e.to_string()))?;
-        self.consumer.add_sink(handle);
-        if self.hub().is_closed() {
-            sink_table::close(handle);
-        }
+        let ignored = self.consumer.replies_ignored.clone();
+        let handle = self.open_handle(Arc::new(Sink::request(id as u64, ignored)))?;
         Ok(BigInt::from(handle.as_user_data() as u64))
     }
 
@@ -290,7 +285,7 @@ impl NativeHub {
     /// request.
     #[napi(getter)]
     pub fn request_callback(&self) -> BigInt {
-        BigInt::from(crate::sink::ffi_events_sink_callback as *const () as usize as u64)
+        crate::sink::callback_address()
     }
 
     /// Listeners of `name`, or of all names and every event when omitted.

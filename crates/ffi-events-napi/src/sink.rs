@@ -117,12 +117,18 @@ fn address(value: usize) -> BigInt {
     BigInt::from(value as u64)
 }
 
+/// Address of `ffi_events_sink_callback`, as JavaScript holds it: every
+/// sink's and every request's `callback`.
+pub(crate) fn callback_address() -> BigInt {
+    address(ffi_events_sink_callback as *const () as usize)
+}
+
 #[napi]
 impl NativeSink {
     /// Address of `ffi_events_sink_callback`.
     #[napi(getter)]
     pub fn callback(&self) -> BigInt {
-        address(ffi_events_sink_callback as *const () as usize)
+        callback_address()
     }
 
     /// Address of `ffi_events_emit`.
