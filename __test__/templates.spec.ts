@@ -226,6 +226,7 @@ test('through a hub: compiled and cbor-x decodes mixed in one batch give every e
   // Teach the template first (batches of one shape), then mix.
   for (let i = 0; i < 8; i++) hub.emitCbor('tick', tick(i, BigInt(i)))
   await until(() => got.size === 8)
+  const compiledBefore = hub.stats().compiledDecodes
   const sent = new Map<number, Uint8Array>()
   let seq = hub.stats().emitted
   for (let i = 0; i < 4000; i++) {
@@ -250,4 +251,6 @@ test('through a hub: compiled and cbor-x decodes mixed in one batch give every e
     else compared++
   }
   t.true(compared > 2000)
+  // The mix went through compiled decoders, not only through cbor-x.
+  t.true(hub.stats().compiledDecodes - compiledBefore > 2000)
 })

@@ -2,7 +2,7 @@
 // native registry, one decode per event for all decoding listeners, error
 // isolation per listener and per event, and reports to `onError`.
 
-import { Decoder } from 'cbor-x'
+import { decoder, quietErrors } from './decode'
 
 import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPLY, LANE_REPORTS_LOST } from './batch'
 import { MISMATCH, Template } from './templates'
@@ -44,19 +44,18 @@ interface Route {
 
 const DECODED = 1
 const FAILED = 2
+/** Waits for its run's `decodeMultiple` (no compiled decoder took it). */
+const QUEUED = 3
 
 /** What `#decodeRuns` found for each event of a batch. */
 interface Decoded {
   /** Made by the first run decoded: a batch without one (raw lanes) allocates nothing. */
   values: unknown[] | undefined
-  /** Per event: 0 not decoded yet, `DECODED`, or `FAILED` (its error in `errors`). */
+  /** Per event: 0 not decoded yet, `QUEUED` for a run, `DECODED`, or `FAILED` (its error in `errors`). */
   state: Uint8Array | undefined
   errors: Map<number, unknown> | undefined
 }
 
-// Byte strings are copied out of the batch so that a payload a listener keeps
-// never pins (or aliases) the batch buffer.
-const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 
 /** Event names per hub that get a template of their own (see templates.ts). */
 const MAX_TEMPLATES = 256
@@ -85,6 +84,8 @@ export class Dispatcher {
   readonly errorHandlers = new Set<(error: EventHubError) => unknown>()
   listenerErrors = 0
   decodeErrors = 0
+  /** Events a compiled decoder (templates.ts) decoded: the fast path. */
+  compiledDecodes = 0
   /** Where replies to requests go (set by the hub). */
   onReply: ((id: number, ret: number, flags: number, bytes: Uint8Array) => void) | undefined
   /**
@@ -191,8 +192,10 @@ export class Dispatcher {
   }
 
   /**
-   * Decodes every run of consecutive self-contained CBOR-lane events that
-   * decoding listeners wait for with one `decodeMultiple` call per run (the
+   * Decodes the self-contained CBOR-lane events that decoding listeners
+   * wait for: with their name's compiled decoder when it has one
+   * (templates.ts), and every run of the rest with one `decodeMultiple`
+   * call per run (the
    * payloads follow each other in the batch, so a run is one CBOR
    * sequence). All before any listener runs, so a listener that decodes
    * CBOR itself never interleaves with it.
@@ -208,17 +211,32 @@ export class Dispatcher {
   #decodeRuns(batch: Batch): Decoded {
     const n = batch.count
     const decoded: Decoded = { values: undefined, state: undefined, errors: undefined }
-    this.#decodeCompiled(batch, decoded)
+    // One pass: a compiled decoder takes what it can; the rest is queued
+    // for the runs below.
+    for (let i = 0; i < n; i++) {
+      if (!this.#inRun(batch, i)) continue
+      const state = (decoded.state ??= new Uint8Array(n))
+      state[i] = QUEUED
+      const template = this.#templateOf(batch, i)
+      const decode = template.decoder
+      if (decode === undefined) continue
+      const value = decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i))
+      template.record(value !== MISMATCH)
+      if (value === MISMATCH) continue
+      ;(decoded.values ??= new Array<unknown>(n))[i] = value
+      state[i] = DECODED
+      this.compiledDecodes++
+    }
     const state = decoded.state
-    const pending = (i: number): boolean => this.#inRun(batch, i) && (state === undefined || state[i] === 0)
+    if (state === undefined) return decoded
     let i = 0
     while (i < n) {
-      if (!pending(i)) {
+      if (state[i] !== QUEUED) {
         i++
         continue
       }
       let end = i + 1
-      while (end < n && pending(end)) end++
+      while (end < n && state[end] === QUEUED) end++
       this.#decodeRun(batch, i, end, decoded)
       this.#learn(batch, i, end, decoded)
       i = end
@@ -245,26 +263,6 @@ export class Dispatcher {
       this.#batchTemplates[j] = template
     }
     return template
-  }
-
-  /**
-   * Decodes with compiled decoders the self-contained events whose name has
-   * one: each reads only its own event's bytes (no state between events),
-   * and a payload it cannot read exactly is left to cbor-x.
-   */
-  #decodeCompiled(batch: Batch, decoded: Decoded): void {
-    const n = batch.count
-    for (let i = 0; i < n; i++) {
-      if (!this.#inRun(batch, i)) continue
-      const template = this.#templateOf(batch, i)
-      const decode = template.decoder
-      if (decode === undefined) continue
-      const value = decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i))
-      template.record(value !== MISMATCH)
-      if (value === MISMATCH) continue
-      ;(decoded.values ??= new Array<unknown>(n))[i] = value
-      ;(decoded.state ??= new Uint8Array(n))[i] = DECODED
-    }
   }
 
   /** Shows the payloads cbor-x decoded to their names' templates until they compile. */
@@ -542,17 +540,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-/**
- * Turns stack capture off and returns the limit to restore. For decodes: a
- * failing payload's error (the `cause` of its `ERR_EVENT_DECODE`) would
- * only point into cbor-x, and capturing that stack costs more than
- * decoding the event.
- */
-function quietErrors(): number {
-  const limit = Error.stackTraceLimit
-  Error.stackTraceLimit = 0
-  return limit
-}
 
 /** Surfaces an error as an uncaught exception without unwinding through native code. */
 export function rethrowLater(error: unknown): void {

@@ -454,7 +454,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   /** The hub's counters (see `EventHubStats`). */
   stats(): EventHubStats {
-    const { listenerErrors, decodeErrors } = this.#dispatcher
+    const { listenerErrors, decodeErrors, compiledDecodes } = this.#dispatcher
     const native = this.#native.stats()
     return {
       ...native,
@@ -462,6 +462,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
       requestsPending: this.#requests.size,
       listenerErrors,
       decodeErrors,
+      compiledDecodes,
     }
   }
 

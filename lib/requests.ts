@@ -3,8 +3,7 @@
 // only copies the reply into the hub (the sink's C function); it never
 // waits for JavaScript.
 
-import { Decoder } from 'cbor-x'
-
+import { decoder, quietErrors, utf8 } from './decode'
 import { abortError, EventHubError } from './errors'
 import type { RequestOptions } from './types'
 
@@ -21,8 +20,6 @@ const REPLY_NULL_BYTES = 2
 /** The bytes are not one well-formed CBOR item (`ffi_events::REPLY_NOT_CBOR`). */
 const REPLY_NOT_CBOR = 4
 
-// One CBOR item per reply, decoded alone: no state between replies.
-const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
 
 interface Pending {
   readonly format: 'cbor' | 'json' | 'raw'
@@ -128,8 +125,7 @@ export class Requests {
     }
     this.#drop(id, entry)
     if (ret !== 0) {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
-      entry.reject(new EventHubError(text, { code: 'ERR_NATIVE_ERROR', ret }))
+      entry.reject(new EventHubError(utf8(bytes), { code: 'ERR_NATIVE_ERROR', ret }))
       return
     }
     if ((flags & REPLY_TOO_LARGE) !== 0) {
@@ -173,6 +169,12 @@ export class Requests {
 function decodeReply(format: 'cbor' | 'json' | 'raw', bytes: Uint8Array): unknown {
   if (format === 'raw') return bytes.slice()
   if (bytes.length === 0) return undefined
-  if (format === 'json') return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'))
-  return decoder.decode(bytes)
+  if (format === 'json') return JSON.parse(utf8(bytes))
+  // One CBOR item per reply, decoded alone: no state between replies.
+  const stackTraceLimit = quietErrors()
+  try {
+    return decoder.decode(bytes)
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit
+  }
 }

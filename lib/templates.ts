@@ -44,8 +44,9 @@ export class Template {
     return this.#givenUp ? undefined : this.#decoder
   }
 
-  /** Counts a compiled decode that matched (true) or fell back (false). */
+  /** Counts a compiled decode that matched (true) or fell back (false), until the template is judged. */
   record(matched: boolean): void {
+    if (this.#hits + this.#misses === JUDGE_AFTER) return
     if (matched) this.#hits++
     else this.#misses++
     if (this.#hits + this.#misses === JUDGE_AFTER && this.#misses > this.#hits) this.#givenUp = true

@@ -184,6 +184,8 @@ export interface EventHubStats {
   listenerErrors: number
   /** Events that did not decode (CBOR or JSON), and malformed input from native sinks. */
   decodeErrors: number
+  /** CBOR events a compiled decoder read (the fast path for payloads of one shape), not cbor-x. */
+  compiledDecodes: number
 }
 
 /** Options of `hub.nativeSink()`. */

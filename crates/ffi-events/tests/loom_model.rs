@@ -219,38 +219,27 @@ mod prelude {
     pub use std::prelude::rust_2021::*;
 }
 
-#[no_implicit_prelude]
-#[allow(dead_code, unused, clippy::all)]
-mod gate {
-    use crate::loom_std as std;
-    use crate::prelude::*;
-    ::core::include!(::core::concat!(
-        ::core::env!("CARGO_MANIFEST_DIR"),
-        "/src/gate.rs"
-    ));
+/// A file of `src/` compiled again here, with loom's `std::sync`,
+/// `std::thread` and `std::hint` (see `loom_std`).
+macro_rules! shipped_file {
+    ($module:ident, $file:literal) => {
+        #[no_implicit_prelude]
+        #[allow(dead_code, unused, clippy::all)]
+        mod $module {
+            use crate::loom_std as std;
+            use crate::prelude::*;
+            ::core::include!(::core::concat!(
+                ::core::env!("CARGO_MANIFEST_DIR"),
+                "/src/",
+                $file
+            ));
+        }
+    };
 }
 
-#[no_implicit_prelude]
-#[allow(dead_code, unused, clippy::all)]
-mod wakeup {
-    use crate::loom_std as std;
-    use crate::prelude::*;
-    ::core::include!(::core::concat!(
-        ::core::env!("CARGO_MANIFEST_DIR"),
-        "/src/wakeup.rs"
-    ));
-}
-
-#[no_implicit_prelude]
-#[allow(dead_code, unused, clippy::all)]
-mod sink_slot {
-    use crate::loom_std as std;
-    use crate::prelude::*;
-    ::core::include!(::core::concat!(
-        ::core::env!("CARGO_MANIFEST_DIR"),
-        "/src/sink_slot.rs"
-    ));
-}
+shipped_file!(gate, "gate.rs");
+shipped_file!(wakeup, "wakeup.rs");
+shipped_file!(sink_slot, "sink_slot.rs");
 
 /// Models of the sink-table slot protocol (`src/sink_slot.rs`).
 mod slot_models {
