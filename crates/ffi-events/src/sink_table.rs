@@ -119,6 +119,11 @@ impl SinkHandle {
         SinkHandle(user_data as u64)
     }
 
+    /// The handle of slot `index` at `generation`: never zero.
+    fn new(index: usize, generation: u32) -> SinkHandle {
+        SinkHandle(((index as u64 + 1) << 32) | u64::from(generation))
+    }
+
     fn index(self) -> Option<usize> {
         usize::try_from(self.0 >> 32).ok()?.checked_sub(1)
     }
@@ -155,9 +160,7 @@ pub fn open(sink: Arc<Sink>, emitter: Emitter) -> Result<SinkHandle, SinkError> 
     // The index came off the free list: no other `open` or `close` writes
     // this slot until it goes back there.
     let generation = open_slot(&slot.0, sink, emitter);
-    Ok(SinkHandle(
-        ((index as u64 + 1) << 32) | u64::from(generation),
-    ))
+    Ok(SinkHandle::new(index, generation))
 }
 
 /// Closes the sink of `handle`: calls that start after this returns are
@@ -192,8 +195,7 @@ pub fn close_all() -> usize {
                 .with_current(|entry| entry.filter(|e| e.emitter.is_some()).map(|e| e.generation));
             if let Some(generation) = open {
                 let index = s * SLOTS_PER_SEGMENT + i;
-                let handle = SinkHandle(((index as u64 + 1) << 32) | u64::from(generation));
-                closed += usize::from(close(handle));
+                closed += usize::from(close(SinkHandle::new(index, generation)));
             }
         }
     }
