@@ -4,22 +4,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use ffi_events::sink_table::{self, SinkHandle};
-use ffi_events::{BatchEncoder, DrainLimits, Event, Hub};
+use ffi_events::{DrainLimits, Hub};
 use napi::bindgen_prelude::*;
-
-/// Scratch space reused from batch to batch.
-#[derive(Default)]
-struct Scratch {
-    events: Vec<Event>,
-    encoder: BatchEncoder,
-}
 
 /// The consumer side of a hub: drains on the JS thread.
 pub(crate) struct Consumer {
     pub(crate) hub: Hub,
     limits: DrainLimits,
-    /// Uncontended: only the JS thread drains.
-    scratch: Mutex<Scratch>,
     /// Set by the env cleanup hook once it has run (and consumed its data).
     pub(crate) torn_down: AtomicBool,
     /// Sinks (and requests) opened on this hub; closed with it.
@@ -43,7 +34,6 @@ impl Consumer {
         Consumer {
             hub,
             limits,
-            scratch: Mutex::default(),
             torn_down: AtomicBool::new(false),
             sinks: Mutex::default(),
             replies_ignored: Arc::default(),
@@ -79,36 +69,22 @@ impl Consumer {
         &self,
         env: napi::sys::napi_env,
     ) -> Result<Option<napi::sys::napi_value>> {
-        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
-        let Scratch { events, encoder } = &mut *scratch;
-        events.clear();
-        let drained = self.hub.drain(events, self.limits);
-        if drained.events == 0 && !drained.more {
-            return Ok(None);
-        }
-        let len = encoder.plan(events, self.hub.registry());
-        let mut data = std::ptr::null_mut();
         let mut buffer = std::ptr::null_mut();
-        // SAFETY: JS thread of `env`; on success napi hands back `len`
-        // writable bytes owned by the new buffer.
-        let status = unsafe { napi::sys::napi_create_buffer(env, len, &mut data, &mut buffer) };
-        if status != napi::sys::Status::napi_ok || (data.is_null() && len > 0) {
-            let lost = events.iter().filter(|e| e.seq() != 0).count();
-            self.hub.report_undelivered(lost);
-            events.clear();
-            // No batch reaches JS, so no poll follows: let producers wake it.
-            self.hub.rearm();
-            return Err(Error::new(
-                Status::from(status),
-                "could not allocate a batch buffer",
-            ));
-        }
-        // SAFETY: `data` points to `len` bytes that nothing else references
-        // until `buffer` is handed to JS below.
-        let out = unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) };
-        encoder.write(events, drained.more, out);
-        // Event memory is freed here, on the JS thread, batch by batch.
-        events.clear();
-        Ok(Some(buffer))
+        let drained = self.hub.drain_batch(self.limits, |len| {
+            let mut data = std::ptr::null_mut();
+            // SAFETY: JS thread of `env`; on success napi hands back `len`
+            // writable bytes owned by the new buffer, which nothing else
+            // references until it is handed to JS.
+            let status = unsafe { napi::sys::napi_create_buffer(env, len, &mut data, &mut buffer) };
+            if status != napi::sys::Status::napi_ok || (data.is_null() && len > 0) {
+                return Err(Error::new(
+                    Status::from(status),
+                    "could not allocate a batch buffer",
+                ));
+            }
+            // SAFETY: as above.
+            Ok(unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) })
+        })?;
+        Ok(drained.map(|_| buffer))
     }
 }

@@ -6,7 +6,7 @@
 //!   reject path);
 //! - `drained`: a consumer thread woken like the JS thread (the hub's
 //!   `Notify` unparks it), which drains with `linger` as the Node binding
-//!   does, encodes each batch into one buffer with `BatchEncoder` (the
+//!   does, into one buffer per batch with `Hub::drain_batch` (the
 //!   binding's per-batch work), and yields between polls;
 //! - `spinning`: a consumer thread calling `Hub::drain` in a tight loop on
 //!   a mostly empty ring, the worst case for cache-line traffic between
@@ -24,7 +24,7 @@ use std::thread::Thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ffi_events::{BatchEncoder, DrainLimits, Emitter, Hub, HubConfig, Notify};
+use ffi_events::{DrainLimits, Emitter, Hub, HubConfig, Notify};
 
 const PAYLOAD: [u8; 64] = [0xab; 64];
 /// Too large for a ring slot, small enough for a spare buffer (`spare.rs`).
@@ -168,18 +168,14 @@ fn batched_consumer(hub: &Hub, stop: &AtomicBool) {
         linger: true,
         ..DrainLimits::default()
     };
-    let mut events = Vec::with_capacity(limits.max_events);
-    let mut encoder = BatchEncoder::default();
     let mut buffer = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let drained = hub.drain(&mut events, limits);
-        if drained.events > 0 {
-            buffer.resize(encoder.plan(&events, hub.registry()), 0);
-            encoder.write(&events, drained.more, &mut buffer);
-            black_box(&buffer);
-            events.clear();
-        }
-        if drained.more {
+        let drained = hub.drain_batch(limits, |len| {
+            buffer.resize(len, 0);
+            Ok::<_, ()>(&mut buffer[..])
+        });
+        black_box(&buffer);
+        if matches!(drained, Ok(Some(d)) if d.more) {
             std::thread::yield_now();
         } else {
             std::thread::park_timeout(Duration::from_millis(1));

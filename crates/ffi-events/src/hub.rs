@@ -4,17 +4,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
-use crossbeam_queue::{ArrayQueue, SegQueue};
+use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 
 use crate::clock::Clock;
 use crate::config::{HubConfig, Overflow};
+use crate::drain::DrainState;
 use crate::emitter::Emitter;
 use crate::error::{ConfigError, EmitError, SpawnError};
 use crate::event::{Event, Lane};
 use crate::gate::Gate;
 use crate::liveness::Liveness;
 use crate::registry::Registry;
+use crate::ring::Ring;
 use crate::stats::Stats;
 use crate::wakeup::Wakeup;
 use crate::workers::{StopToken, Workers};
@@ -75,12 +77,12 @@ pub struct Drained {
 /// Counters the consumer writes on every drain, on a cache line of their own
 /// so that producers' atomics (gate, sequence numbers) never share it.
 #[derive(Default)]
-struct DrainCounters {
-    delivered: AtomicU64,
+pub(crate) struct DrainCounters {
+    pub(crate) delivered: AtomicU64,
     /// Of `delivered`: events no listener heard, left out of the batch.
-    unheard: AtomicU64,
-    batches: AtomicU64,
-    high_water: AtomicUsize,
+    pub(crate) unheard: AtomicU64,
+    pub(crate) batches: AtomicU64,
+    pub(crate) high_water: AtomicUsize,
 }
 
 pub(crate) struct Shared {
@@ -89,7 +91,12 @@ pub(crate) struct Shared {
     /// push and pop, and must not share a line with the counters and the
     /// notify slot that wake-ups write (unpadded, `emit_raw` with a draining
     /// consumer ran 3–4 times slower in most runs).
-    ring: CachePadded<ArrayQueue<Event>>,
+    pub(crate) ring: CachePadded<Ring<Event>>,
+    /// The consumer's own state (claimed events, scratch space); locked
+    /// only by the consumer.
+    pub(crate) drain_state: Mutex<DrainState>,
+    /// Events the consumer claimed and has not taken yet: still queued.
+    pub(crate) held: AtomicUsize,
     gate: Gate,
     /// The next sequence number; `next_seq - 1` is the emitted count.
     next_seq: CachePadded<AtomicU64>,
@@ -115,14 +122,14 @@ pub(crate) struct Shared {
     lost_notice: Mutex<Option<Event>>,
     /// The wake-up handshake (`wakeup.rs`): who owns the consumer's
     /// wake-up. Producers claim it after their push, drains release it.
-    wakeup: CachePadded<Wakeup>,
-    drains: CachePadded<DrainCounters>,
+    pub(crate) wakeup: CachePadded<Wakeup>,
+    pub(crate) drains: CachePadded<DrainCounters>,
     wakeups: AtomicU64,
     wake_failures: AtomicU64,
     /// Cleared by `detach` so that a closed hub releases its consumer even
     /// while producers still hold emitters.
     notify: Mutex<Option<Arc<dyn Notify>>>,
-    liveness: Liveness,
+    pub(crate) liveness: Liveness,
     pub(crate) registry: Registry,
     workers: Workers,
     watchdog_started: AtomicBool,
@@ -164,11 +171,26 @@ impl Shared {
     /// Whether anything waits for the consumer: ring events, reserved
     /// reports or liveness events. What the consumer looks at after
     /// releasing its wake-up.
-    fn waiting(&self) -> bool {
-        !self.ring.is_empty()
+    pub(crate) fn waiting(&self) -> bool {
+        self.held.load(Ordering::Relaxed) > 0
+            || !self.ring.is_empty()
             || !self.spilled.is_empty()
             || self.liveness.has_pending()
             || self.lost_notice_pending()
+    }
+
+    /// The notice of the reports lost since the last notice, if any.
+    pub(crate) fn take_lost_notice(&self) -> Option<Event> {
+        let lost = self.reports_unannounced.swap(0, Ordering::Acquire);
+        if lost == 0 {
+            return None;
+        }
+        let last = self
+            .lost_notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        Some(Event::reports_lost(lost, last.as_ref()))
     }
 
     fn lost_notice_pending(&self) -> bool {
@@ -177,7 +199,7 @@ impl Shared {
 
     /// Overflow losses so far (refused offers and discarded events): what
     /// liveness events report.
-    fn overflowed(&self) -> u64 {
+    pub(crate) fn overflowed(&self) -> u64 {
         self.refused.load(Ordering::Relaxed) + self.discarded.load(Ordering::Relaxed)
     }
 
@@ -203,8 +225,16 @@ impl Shared {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         event.set_seq(seq);
         if self.config.overflow == Overflow::DropOldest && lane != Lane::Reply {
-            if let Some(oldest) = self.ring.force_push(event) {
+            let pushed = self.ring.force_push(event, |oldest| {
                 if !self.spill(oldest) {
+                    self.discarded.fetch_add(1, Ordering::Relaxed);
+                    self.on_overflow();
+                }
+            });
+            // The consumer holds every queued event: this one is the
+            // oldest that can go.
+            if let Err(newest) = pushed {
+                if !self.spill(newest) {
                     self.discarded.fetch_add(1, Ordering::Relaxed);
                     self.on_overflow();
                 }
@@ -242,7 +272,7 @@ impl Shared {
     }
 
     /// The next spilled report or reply, if any.
-    fn pop_spilled(&self) -> Option<Event> {
+    pub(crate) fn pop_spilled(&self) -> Option<Event> {
         let event = self.spilled.pop()?;
         if event.lane() != Lane::Reply {
             self.spilled_reports.fetch_sub(1, Ordering::AcqRel);
@@ -388,7 +418,7 @@ fn watch_for_stalls(hub: &Weak<Shared>, stop: &StopToken, timeout: Duration, per
 /// hub.close();
 /// ```
 pub struct Hub {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Hub {
@@ -402,7 +432,9 @@ impl Hub {
         let clock = Clock::new(config.clock_origin_ns, config.clock_hrtime);
         config.validate()?;
         let shared = Shared {
-            ring: CachePadded::new(ArrayQueue::new(config.capacity)),
+            ring: CachePadded::new(Ring::new(config.capacity)),
+            drain_state: Mutex::default(),
+            held: AtomicUsize::new(0),
             clock,
             config,
             gate: Gate::default(),
@@ -458,91 +490,6 @@ impl Hub {
     /// The configuration the hub was built with.
     pub fn config(&self) -> &HubConfig {
         &self.shared.config
-    }
-
-    /// Moves waiting events into `out`: liveness events first, then ring
-    /// events oldest first, within `limits`. Ring events whose name has no
-    /// listener in the [`Registry`] (and no listener of every event) are
-    /// taken but left out: they count as delivered and as
-    /// [`Stats::unheard`]. Reports from sinks are always handed over: the
-    /// ones that found the ring full (the report reserve) all go in this
-    /// drain, each before the first ring event with a later sequence
-    /// number, and a notice of lost reports follows them.
-    ///
-    /// Call it from one thread at a time (the consumer's). When the ring is
-    /// left empty, a queue-full episode ends and its `responding` event is
-    /// appended last.
-    pub fn drain(&self, out: &mut Vec<Event>, limits: DrainLimits) -> Drained {
-        let hub = &*self.shared;
-        let start = out.len();
-        let queued = hub.ring.len();
-        if hub.drains.high_water.load(Ordering::Relaxed) < queued {
-            hub.drains.high_water.fetch_max(queued, Ordering::Relaxed);
-        }
-        hub.liveness.take_pending(out);
-        let mut taken = 0usize;
-        let mut unheard = 0u64;
-        let mut bytes = 0usize;
-        // The registry says once per drain, under its lock, which names
-        // anyone listens to: events nobody hears are not handed over.
-        let mut hearing = hub.registry.hearing();
-        let mut spilled = None;
-        while taken < limits.max_events.max(1) && bytes < limits.max_bytes.max(1) {
-            let Some(event) = hub.ring.pop() else { break };
-            // What spilled goes before the first ring event with a later
-            // sequence number. The spill queue is looked at again for every
-            // ring event: a thread whose report spilled during this drain
-            // and whose next event took the ring sees them in that order.
-            loop {
-                spilled = spilled.or_else(|| hub.pop_spilled());
-                match spilled.take_if(|e| e.seq() < event.seq()) {
-                    Some(early) => {
-                        out.push(early);
-                        taken += 1;
-                    }
-                    None => break,
-                }
-            }
-            bytes += event.bytes().len();
-            taken += 1;
-            if event.lane().is_report() || hearing.hears(event.name_bytes()) {
-                out.push(event);
-            } else {
-                unheard += 1;
-            }
-        }
-        drop(hearing);
-        // The spill queue holds at most `REPORT_RESERVE` reports and the
-        // replies of the requests in flight: take it whole.
-        while let Some(early) = spilled.take().or_else(|| hub.pop_spilled()) {
-            out.push(early);
-            taken += 1;
-        }
-        let lost = hub.reports_unannounced.swap(0, Ordering::Acquire);
-        if lost > 0 {
-            let last = hub
-                .lost_notice
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
-            out.push(Event::reports_lost(lost, last.as_ref()));
-        }
-        hub.drains
-            .delivered
-            .fetch_add(taken as u64, Ordering::Relaxed);
-        if unheard > 0 {
-            hub.drains.unheard.fetch_add(unheard, Ordering::Relaxed);
-        }
-        if hub.ring.is_empty() && hub.liveness.on_drained(hub.overflowed()) {
-            hub.liveness.take_pending(out);
-        }
-        let events = out.len() - start;
-        let busy = !hub.ring.is_empty() || (limits.linger && (events > 0 || taken > 0));
-        let more = hub.wakeup.end_of_drain(busy, || hub.waiting());
-        if events > 0 {
-            hub.drains.batches.fetch_add(1, Ordering::Relaxed);
-        }
-        Drained { events, more }
     }
 
     /// Lets the next event wake the consumer again. For a consumer that
@@ -651,7 +598,7 @@ impl Hub {
         let delivered = hub.drains.delivered.load(Ordering::Acquire);
         let refused = hub.refused.load(Ordering::Acquire);
         let discarded = hub.discarded.load(Ordering::Acquire);
-        let queued = hub.ring.len() + hub.spilled.len();
+        let queued = hub.ring.len() + hub.held.load(Ordering::Relaxed) + hub.spilled.len();
         Stats {
             capacity: hub.ring.capacity(),
             queued,

@@ -67,6 +67,7 @@
 mod cbor_scan;
 mod clock;
 mod config;
+mod drain;
 mod emitter;
 mod envelope;
 mod error;
@@ -79,6 +80,7 @@ mod liveness;
 mod name;
 mod registry;
 mod request;
+mod ring;
 mod sink;
 mod sink_slot;
 pub mod sink_table;

@@ -39,31 +39,20 @@ struct State {
     names: Vec<Box<str>>,
 }
 
-/// Which event names anyone listens to, read under the registry's lock for
-/// the span of one drain: [`Registry::hearing`].
-pub(crate) struct Hearing<'a> {
+/// The registry, locked for the span of one drain: [`Registry::routes`].
+/// Which events anyone hears and who hears them are read under this one
+/// lock, so an event counted delivered always had a listener when it was
+/// taken.
+pub(crate) struct Routes<'a> {
     state: MutexGuard<'a, State>,
-    /// The last name asked about and the answer: events of one name often
-    /// come in runs, and a comparison is cheaper than a hash.
-    last: Vec<u8>,
-    last_heard: bool,
 }
 
-impl Hearing<'_> {
-    /// Whether an event named `name` (UTF-8 bytes) reaches any listener
-    /// (of its name, or of every event). The name is decoded and hashed
-    /// only when it differs from the previous one asked about.
-    pub(crate) fn hears(&mut self, name: &[u8]) -> bool {
-        if !self.state.any.is_empty() {
-            return true;
-        }
-        if self.last.as_slice() != name || self.last.is_empty() {
-            self.last.clear();
-            self.last.extend_from_slice(name);
-            self.last_heard =
-                std::str::from_utf8(name).is_ok_and(|name| self.state.by_name.contains_key(name));
-        }
-        self.last_heard
+impl Routes<'_> {
+    /// Appends the listeners an event named `name` reaches (as
+    /// [`Registry::snapshot`] gives them) to `out`; none when nobody hears
+    /// it.
+    pub(crate) fn append(&self, name: &str, out: &mut Vec<ListenerId>) {
+        merge_route(&self.state, name, out);
     }
 }
 
@@ -191,30 +180,11 @@ impl Registry {
         listeners.len()
     }
 
-    /// Locks the registry for a drain, which asks it whether each event is
-    /// heard. Hold it only for the drain: subscribing waits meanwhile.
-    pub(crate) fn hearing(&self) -> Hearing<'_> {
-        Hearing {
-            state: self.lock(),
-            last: Vec::new(),
-            last_heard: false,
-        }
-    }
-
-    /// Appends the listener ids each of `names` reaches (as [`Registry::snapshot`]
-    /// gives them) to `ids`, and after each name the length of `ids` so far
-    /// to `ends`; under one lock.
-    pub fn snapshots<'n>(
-        &self,
-        names: impl IntoIterator<Item = &'n str>,
-        ids: &mut Vec<ListenerId>,
-        ends: &mut Vec<usize>,
-    ) {
-        let state = self.lock();
-        for name in names {
-            merge_route(&state, name, ids);
-            ends.push(ids.len());
-        }
+    /// Locks the registry for a drain, which reads from it which events
+    /// are heard and by whom. Hold it only for the drain's planning:
+    /// subscribing waits meanwhile.
+    pub(crate) fn routes(&self) -> Routes<'_> {
+        Routes { state: self.lock() }
     }
 
     /// Whether `id` is currently subscribed.

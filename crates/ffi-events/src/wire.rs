@@ -14,7 +14,8 @@
 //! | 16 + 16n + 8k + 8r| names (UTF-8), then payloads                 |
 //!
 //! A name's route is the ids of the listeners its events reach, in call
-//! order, read from the [`Registry`] under one lock per batch: the consumer
+//! order, read from the [`Registry`](crate::Registry) under the drain's one
+//! lock, the one that also decides which events anyone hears: the consumer
 //! keeps only listener id → function.
 //!
 //! Every section starts at a multiple of its element size when the buffer
@@ -26,9 +27,10 @@
 //! decodes in one call, and no item in it can change another.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use crate::event::Event;
-use crate::registry::{ListenerId, Registry};
+use crate::registry::{ListenerId, Routes};
 
 /// Tag bit: the CBOR-lane payload is exactly one well-formed data item
 /// that decodes on its own (see [`Event::is_self_contained`]).
@@ -42,20 +44,42 @@ pub const HEADER_BYTES: usize = 16;
 /// events remain, or the consumer is lingering.
 pub const FLAG_MORE: u32 = 1;
 
-/// Lays out drained events in the batch format; keeps its scratch space
-/// between batches.
+/// A batch's name index for a name nobody hears (not in the batch).
+const UNHEARD: u32 = u32::MAX;
+
+/// A name met while planning a batch.
+#[derive(Debug, Clone, Copy)]
+struct SeenName {
+    /// Its bytes in `seen_bytes`.
+    start: usize,
+    end: usize,
+    /// Its index among the batch's names, or [`UNHEARD`].
+    index: u32,
+}
+
+/// Lays out a batch in the batch format while a drain plans it, one event
+/// at a time; keeps its scratch space between batches, so that a warm
+/// drain allocates nothing.
 #[derive(Debug, Default)]
 pub struct BatchEncoder {
-    /// Name index of each event of the batch being planned.
+    /// Name index of each event of the batch, in order.
     name_of: Vec<u32>,
-    /// For each distinct name, the index of the first event that carries it.
-    names: Vec<usize>,
+    /// Names met in this batch, heard or not, their bytes one after the
+    /// other, and where to find each by the hash of its bytes.
+    seen: Vec<SeenName>,
+    seen_bytes: Vec<u8>,
+    seen_by_hash: HashMap<u64, u32>,
+    hasher: RandomState,
+    /// The last name looked up, in `seen`: events of one name come in runs.
+    last: Option<u32>,
+    /// For each batch name index, its entry in `seen`.
+    names: Vec<u32>,
     names_bytes: usize,
     payload_bytes: usize,
-    /// Listener ids of every name's route, one route after the other.
+    /// Listener ids of every batch name's route, one route after the other.
     route_ids: Vec<ListenerId>,
-    /// For each name, the end of its route in `route_ids`.
-    route_ends: Vec<usize>,
+    /// For each batch name, the end of its route in `route_ids`.
+    route_ends: Vec<u32>,
 }
 
 impl BatchEncoder {
@@ -64,59 +88,131 @@ impl BatchEncoder {
         BatchEncoder::default()
     }
 
-    /// Prepares `events`, with the routes `registry` gives their names, and
-    /// returns the exact buffer size [`BatchEncoder::write`] needs.
-    pub fn plan(&mut self, events: &[Event], registry: &Registry) -> usize {
+    /// Forgets the previous batch (keeping the space).
+    pub(crate) fn reset(&mut self) {
         self.name_of.clear();
-        self.route_ids.clear();
-        self.route_ends.clear();
+        self.seen.clear();
+        self.seen_bytes.clear();
+        self.seen_by_hash.clear();
+        self.last = None;
         self.names.clear();
         self.names_bytes = 0;
         self.payload_bytes = 0;
-        let mut index: HashMap<&[u8], u32> = HashMap::new();
-        let mut last: Option<(&[u8], u32)> = None;
-        for (i, event) in events.iter().enumerate() {
-            let name = event.name_bytes();
-            let found = match last {
-                Some((last_name, at)) if last_name == name => Some(at),
-                _ => index.get(name).copied(),
-            };
-            let at = found.unwrap_or_else(|| {
-                let at = self.names.len() as u32;
-                self.names.push(i);
-                self.names_bytes += name.len();
-                index.insert(name, at);
-                at
-            });
-            last = Some((name, at));
-            self.name_of.push(at);
-            self.payload_bytes += event.bytes().len();
+        self.route_ids.clear();
+        self.route_ends.clear();
+    }
+
+    /// Events planned so far.
+    pub fn events(&self) -> usize {
+        self.name_of.len()
+    }
+
+    /// The batch index of `name`, with its route read from `routes` the
+    /// first time the batch meets it; `None` when nobody listens to it,
+    /// unless `always` (reports, replies and liveness events are delivered
+    /// whoever listens).
+    pub(crate) fn name_index(
+        &mut self,
+        name: &[u8],
+        always: bool,
+        routes: &Routes<'_>,
+    ) -> Option<u32> {
+        let seen = match self.last {
+            Some(last) if self.seen_name(last) == name => last,
+            _ => self.find_or_add(name, routes),
+        };
+        self.last = Some(seen);
+        let mut index = self.seen[seen as usize].index;
+        if index == UNHEARD && always {
+            // Its route is empty: it was unheard when first met.
+            index = self.add_batch_name(seen);
         }
-        let names = self.names.iter().map(|&first| events[first].name());
-        registry.snapshots(names, &mut self.route_ids, &mut self.route_ends);
-        let n = events.len();
+        (index != UNHEARD).then_some(index)
+    }
+
+    fn seen_name(&self, seen: u32) -> &[u8] {
+        let entry = self.seen[seen as usize];
+        &self.seen_bytes[entry.start..entry.end]
+    }
+
+    fn find_or_add(&mut self, name: &[u8], routes: &Routes<'_>) -> u32 {
+        let hash = self.hasher.hash_one(name);
+        if let Some(&seen) = self.seen_by_hash.get(&hash) {
+            if self.seen_name(seen) == name {
+                return seen;
+            }
+            // Two names with one 64-bit hash: look at every name.
+            if let Some(seen) = (0..self.seen.len() as u32).find(|&s| self.seen_name(s) == name) {
+                return seen;
+            }
+        }
+        let seen = self.seen.len() as u32;
+        let start = self.seen_bytes.len();
+        self.seen_bytes.extend_from_slice(name);
+        self.seen.push(SeenName {
+            start,
+            end: self.seen_bytes.len(),
+            index: UNHEARD,
+        });
+        self.seen_by_hash.entry(hash).or_insert(seen);
+        let before = self.route_ids.len();
+        if let Ok(name) = std::str::from_utf8(name) {
+            routes.append(name, &mut self.route_ids);
+        }
+        if self.route_ids.len() > before {
+            self.add_batch_name(seen);
+        }
+        seen
+    }
+
+    /// Gives a seen name the next batch index; its route is what
+    /// `route_ids` holds past the previous name's.
+    fn add_batch_name(&mut self, seen: u32) -> u32 {
+        let index = self.names.len() as u32;
+        let entry = &mut self.seen[seen as usize];
+        entry.index = index;
+        self.names_bytes += entry.end - entry.start;
+        self.names.push(seen);
+        self.route_ends.push(self.route_ids.len() as u32);
+        index
+    }
+
+    /// Adds an event of batch name `index` and `payload_len` bytes.
+    pub(crate) fn push(&mut self, index: u32, payload_len: usize) {
+        self.name_of.push(index);
+        self.payload_bytes += payload_len;
+    }
+
+    /// The exact size of the batch planned so far.
+    pub fn len(&self) -> usize {
         HEADER_BYTES
-            + 16 * n
+            + 16 * self.name_of.len()
             + 8 * self.names.len()
             + 8 * self.route_ids.len()
             + self.names_bytes
             + self.payload_bytes
     }
 
-    /// Writes the batch planned for `events` into `out`, which must be
-    /// exactly as long as [`BatchEncoder::plan`] said.
+    /// Whether no event is planned.
+    pub fn is_empty(&self) -> bool {
+        self.name_of.is_empty()
+    }
+
+    /// Writes the planned batch into `out`, which must be exactly
+    /// [`BatchEncoder::len`] bytes; `events` are the planned events, in
+    /// order.
     ///
     /// # Panics
-    /// When `out` has another length or `events` differs from the planned
-    /// slice in length.
-    pub fn write(&self, events: &[Event], more: bool, out: &mut [u8]) {
-        let n = events.len();
+    /// When `out` has another length or `events` differ in number or size
+    /// from the plan.
+    pub(crate) fn write<'e>(
+        &self,
+        events: impl Iterator<Item = &'e Event>,
+        more: bool,
+        out: &mut [u8],
+    ) {
+        let n = self.name_of.len();
         let k = self.names.len();
-        assert_eq!(
-            n,
-            self.name_of.len(),
-            "events differ from the planned batch"
-        );
         let (header, rest) = out.split_at_mut(HEADER_BYTES);
         put_u32s(
             header,
@@ -141,7 +237,8 @@ impl BatchEncoder {
         );
 
         let mut end = 0usize;
-        for (i, event) in events.iter().enumerate() {
+        let mut written = 0usize;
+        for (i, (event, &index)) in events.zip(&self.name_of).enumerate() {
             seqs[8 * i..8 * i + 8].copy_from_slice(&(event.seq() as f64).to_le_bytes());
             let bytes = event.bytes();
             payloads[end..end + bytes.len()].copy_from_slice(bytes);
@@ -153,18 +250,18 @@ impl BatchEncoder {
                 0
             };
             let fault = u32::from(event.fault()) << TAG_FAULT_SHIFT;
-            let tag = (self.name_of[i] << 8) | self_contained | fault | event.lane() as u32;
+            let tag = (index << 8) | self_contained | fault | event.lane() as u32;
             tags[4 * i..4 * i + 4].copy_from_slice(&tag.to_le_bytes());
+            written += 1;
         }
-        for (chunk, end) in route_ends.chunks_exact_mut(4).zip(&self.route_ends) {
-            chunk.copy_from_slice(&(*end as u32).to_le_bytes());
-        }
+        assert_eq!(written, n, "events differ from the planned batch");
+        put_u32s(route_ends, &self.route_ends);
         for (chunk, id) in route_ids.chunks_exact_mut(8).zip(&self.route_ids) {
             chunk.copy_from_slice(&(id.get() as f64).to_le_bytes());
         }
         let mut name_end = 0usize;
-        for (j, &first) in self.names.iter().enumerate() {
-            let name = events[first].name_bytes();
+        for (j, &seen) in self.names.iter().enumerate() {
+            let name = self.seen_name(seen);
             names[name_end..name_end + name.len()].copy_from_slice(name);
             name_end += name.len();
             name_ends[4 * j..4 * j + 4].copy_from_slice(&(name_end as u32).to_le_bytes());
@@ -182,7 +279,22 @@ fn put_u32s(out: &mut [u8], values: &[u32]) {
 mod tests {
     use super::*;
     use crate::event::Lane;
-    use crate::registry::Filter;
+    use crate::registry::{Filter, Registry};
+
+    /// Plans every event of `events` (heard or not) and writes the batch.
+    fn encode(events: &[Event], registry: &Registry, more: bool) -> Vec<u8> {
+        let mut encoder = BatchEncoder::new();
+        let routes = registry.routes();
+        for event in events {
+            let index = encoder
+                .name_index(event.name_bytes(), true, &routes)
+                .unwrap();
+            encoder.push(index, event.bytes().len());
+        }
+        let mut buf = vec![0u8; encoder.len()];
+        encoder.write(events.iter(), more, &mut buf);
+        buf
+    }
 
     fn u32_at(buf: &[u8], at: usize) -> u32 {
         u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
@@ -201,10 +313,7 @@ mod tests {
         let registry = Registry::new();
         let a = registry.add(Filter::Name("a".into())).unwrap();
         let any = registry.add(Filter::Any).unwrap();
-        let mut encoder = BatchEncoder::new();
-        let len = encoder.plan(&events, &registry);
-        let mut buf = vec![0u8; len];
-        encoder.write(&events, true, &mut buf);
+        let buf = encode(&events, &registry, true);
 
         assert_eq!(
             [
@@ -251,10 +360,7 @@ mod tests {
         let events: Vec<Event> = (0..100)
             .map(|i| Event::raw(&format!("n{}", i % 40), &[]))
             .collect();
-        let mut encoder = BatchEncoder::new();
-        let len = encoder.plan(&events, &Registry::new());
-        let mut buf = vec![0u8; len];
-        encoder.write(&events, false, &mut buf);
+        let buf = encode(&events, &Registry::new(), false);
         assert_eq!(u32_at(&buf, 4), 40);
         assert_eq!(u32_at(&buf, 16 + 16 * 100 - 4) >> 8, 99 % 40);
     }

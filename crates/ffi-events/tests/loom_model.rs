@@ -18,15 +18,15 @@
 //! `std::sync`, `std::thread` and `std::hint` are loom's, so loom explores
 //! the interleavings of the shipped code, not of a copy. Three things here
 //! are not shipped code:
-//! - **The ring.** crossbeam's `ArrayQueue` uses `core` atomics that loom
-//!   cannot see, so [`ring::Ring`] stands in for it: a port of
-//!   `crossbeam-queue` 0.3's `ArrayQueue` (Vyukov's bounded queue: `push`,
-//!   `force_push`, `pop`, `is_empty`) onto loom's atomics and `UnsafeCell`,
-//!   step for step and with the same orderings; only its busy waits yield to
-//!   loom instead of spinning. Same contract: bounded, FIFO, a full ring
-//!   hands the value back, `force_push` hands back the oldest, `pop` and
-//!   `is_empty` see a push from the moment it moved the tail. The model
-//!   `ring: ...` checks the port on its own.
+//! - **The ring.** `src/ring.rs` keeps its values in `std`'s `UnsafeCell`,
+//!   whose accesses loom cannot track, so [`ring::Ring`] stands in for it:
+//!   the same code (`push`, `force_push`, `claim`, `take`, `is_empty`) on
+//!   loom's atomics and `UnsafeCell`, step for step and with the same
+//!   orderings. Same contract: bounded, FIFO, a full ring hands the value
+//!   back at once, a claim takes every ready value with one CAS,
+//!   `force_push` takes the oldest unclaimed out. The model `ring: ...`
+//!   checks it on its own; a change to `src/ring.rs` has to be made here
+//!   too.
 //! - **The hub's glue.** [`harness::ModelHub`] repeats, in the same order,
 //!   the steps of `Shared::offer`, `Shared::wake`, `Hub::drain` and
 //!   `Hub::rearm` (`src/hub.rs`) that touch the gate, the ring, the
@@ -525,23 +525,22 @@ mod slot_models {
     }
 }
 
-/// A stand-in for crossbeam's `ArrayQueue`; see the file's header.
+/// A stand-in for `src/ring.rs`; see the file's header.
 mod ring {
     use loom::cell::UnsafeCell;
-    use loom::sync::atomic::{fence, AtomicUsize, Ordering};
-    use loom::thread::yield_now;
+    use loom::sync::atomic::{AtomicUsize, Ordering};
 
     struct Slot<T> {
-        /// `lap + index + 1` once a value was written, `lap + one_lap +
-        /// index` once it was read (crossbeam's stamp protocol).
+        /// `pos` while free for position `pos`, `pos + 1` once written,
+        /// `pos + one_lap` once taken (`src/ring.rs`'s stamp protocol).
         stamp: AtomicUsize,
         /// Written by the pusher that moved `tail` past this slot, read by
-        /// the popper that moved `head` past it; loom checks that the stamp
+        /// the claimer that moved `head` past it; loom checks that the stamp
         /// protocol keeps the two apart.
         value: UnsafeCell<Option<T>>,
     }
 
-    /// Bounded MPMC queue, `crossbeam_queue::ArrayQueue` 0.3 on loom.
+    /// `src/ring.rs`'s `Ring` on loom.
     pub struct Ring<T> {
         head: AtomicUsize,
         tail: AtomicUsize,
@@ -550,9 +549,9 @@ mod ring {
         one_lap: usize,
     }
 
-    // SAFETY: as for `ArrayQueue`: a slot's value is touched only by the one
-    // thread that won the slot through the `head`/`tail` CAS, and the stamp's
-    // release/acquire hands it from pusher to popper (loom checks exactly
+    // SAFETY: as for the shipped ring: a slot's value is touched only by the
+    // one thread that won it through the `head`/`tail` CAS, and the stamp's
+    // release/acquire hands it from pusher to claimer (loom checks exactly
     // this on every access).
     unsafe impl<T: Send> Sync for Ring<T> {}
 
@@ -574,133 +573,113 @@ mod ring {
             }
         }
 
-        fn push_or_else<F>(&self, mut value: T, f: F) -> Result<(), T>
-        where
-            F: Fn(T, usize, usize, &Slot<T>) -> Result<T, T>,
-        {
+        pub fn next(&self, pos: usize) -> usize {
+            let index = pos & (self.one_lap - 1);
+            if index + 1 < self.cap {
+                pos + 1
+            } else {
+                (pos & !(self.one_lap - 1)).wrapping_add(self.one_lap)
+            }
+        }
+
+        fn slot(&self, pos: usize) -> &Slot<T> {
+            &self.buffer[pos & (self.one_lap - 1)]
+        }
+
+        /// `Ring::push`: `Err(value)` when full, never waiting.
+        pub fn push(&self, value: T) -> Result<(), T> {
             let mut tail = self.tail.load(Ordering::Relaxed);
             loop {
-                let index = tail & (self.one_lap - 1);
-                let lap = tail & !(self.one_lap - 1);
-                let new_tail = if index + 1 < self.cap {
-                    tail + 1
-                } else {
-                    lap.wrapping_add(self.one_lap)
-                };
-                let slot = &self.buffer[index];
+                let slot = self.slot(tail);
                 let stamp = slot.stamp.load(Ordering::Acquire);
-                if tail == stamp {
+                if stamp == tail {
                     match self.tail.compare_exchange_weak(
                         tail,
-                        new_tail,
+                        self.next(tail),
                         Ordering::SeqCst,
                         Ordering::Relaxed,
                     ) {
                         Ok(_) => {
                             // SAFETY: the CAS gave this thread the slot; the
-                            // popper reads it only after the stamp below.
+                            // claimer reads it only after the stamp below.
                             slot.value.with_mut(|p| unsafe { *p = Some(value) });
                             slot.stamp.store(tail + 1, Ordering::Release);
                             return Ok(());
                         }
                         Err(t) => tail = t,
                     }
-                } else if stamp.wrapping_add(self.one_lap) == tail + 1 {
-                    fence(Ordering::SeqCst);
-                    value = f(value, tail, new_tail, slot)?;
-                    yield_now();
-                    tail = self.tail.load(Ordering::Relaxed);
+                } else if stamp < tail {
+                    return Err(value);
                 } else {
-                    // Another thread is between its CAS and its stamp.
-                    yield_now();
+                    // A stale tail: loom may keep a relaxed load stale until
+                    // another thread runs.
+                    loom::thread::yield_now();
                     tail = self.tail.load(Ordering::Relaxed);
                 }
             }
         }
 
-        /// `ArrayQueue::push`: `Err(value)` when full.
-        pub fn push(&self, value: T) -> Result<(), T> {
-            self.push_or_else(value, |v, tail, _, _| {
-                let head = self.head.load(Ordering::Relaxed);
-                if head.wrapping_add(self.one_lap) == tail {
-                    Err(v)
-                } else {
-                    Ok(v)
-                }
-            })
-        }
-
-        /// `ArrayQueue::force_push`: when full, replaces the oldest value
-        /// and returns it.
-        pub fn force_push(&self, value: T) -> Option<T> {
-            self.push_or_else(value, |v, tail, new_tail, slot| {
-                let head = tail.wrapping_sub(self.one_lap);
-                let new_head = new_tail.wrapping_sub(self.one_lap);
-                if self
-                    .head
-                    .compare_exchange_weak(head, new_head, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    self.tail.store(new_tail, Ordering::SeqCst);
-                    // SAFETY: moving `head` past the full slot gave this
-                    // thread both the old value and the slot.
-                    let old = slot.value.with_mut(|p| unsafe { (*p).replace(v) });
-                    slot.stamp.store(tail + 1, Ordering::Release);
-                    Err(old.expect("a full slot holds a value"))
-                } else {
-                    Ok(v)
-                }
-            })
-            .err()
-        }
-
-        /// `ArrayQueue::pop`: `None` when empty.
-        pub fn pop(&self) -> Option<T> {
-            let mut head = self.head.load(Ordering::Relaxed);
+        /// `Ring::force_push`.
+        pub fn force_push(&self, mut value: T, mut pushed_out: impl FnMut(T)) -> Result<(), T> {
             loop {
-                let index = head & (self.one_lap - 1);
-                let lap = head & !(self.one_lap - 1);
-                let slot = &self.buffer[index];
-                let stamp = slot.stamp.load(Ordering::Acquire);
-                if head + 1 == stamp {
-                    let new = if index + 1 < self.cap {
-                        head + 1
-                    } else {
-                        lap.wrapping_add(self.one_lap)
-                    };
-                    match self.head.compare_exchange_weak(
-                        head,
-                        new,
-                        Ordering::SeqCst,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => {
-                            // SAFETY: the CAS gave this thread the slot, and
-                            // the stamp (acquired above) says it was written.
-                            let value = slot.value.with_mut(|p| unsafe { (*p).take() });
-                            slot.stamp
-                                .store(head.wrapping_add(self.one_lap), Ordering::Release);
-                            return Some(value.expect("a written slot holds a value"));
-                        }
-                        Err(h) => head = h,
+                match self.push(value) {
+                    Ok(()) => return Ok(()),
+                    Err(back) => value = back,
+                }
+                let (start, len) = self.claim(1);
+                if len == 0 {
+                    return Err(value);
+                }
+                pushed_out(self.take(start));
+            }
+        }
+
+        /// `Ring::claim`: `(start, len)`.
+        pub fn claim(&self, max: usize) -> (usize, usize) {
+            let mut head = self.head.load(Ordering::Acquire);
+            loop {
+                let mut end = head;
+                let mut len = 0;
+                while len < max && self.slot(end).stamp.load(Ordering::Acquire) == end + 1 {
+                    end = self.next(end);
+                    len += 1;
+                }
+                if len == 0 {
+                    let stamp = self.slot(head).stamp.load(Ordering::Acquire);
+                    if stamp <= head + 1 {
+                        return (0, 0);
                     }
-                } else if stamp == head {
-                    fence(Ordering::SeqCst);
-                    let tail = self.tail.load(Ordering::Relaxed);
-                    if tail == head {
-                        return None;
-                    }
-                    // A push moved the tail and has not written yet.
-                    yield_now();
-                    head = self.head.load(Ordering::Relaxed);
-                } else {
-                    yield_now();
-                    head = self.head.load(Ordering::Relaxed);
+                    head = self.head.load(Ordering::Acquire);
+                    continue;
+                }
+                match self
+                    .head
+                    .compare_exchange(head, end, Ordering::SeqCst, Ordering::Acquire)
+                {
+                    Ok(_) => return (head, len),
+                    Err(current) => head = current,
                 }
             }
         }
 
-        /// `ArrayQueue::is_empty`.
+        /// `Ring::take` of a claimed position.
+        pub fn take(&self, pos: usize) -> T {
+            let slot = self.slot(pos);
+            // SAFETY: claimed by this thread, written (the claim saw its
+            // stamp); loom checks it.
+            let value = slot.value.with_mut(|p| unsafe { (*p).take() });
+            slot.stamp
+                .store(pos.wrapping_add(self.one_lap), Ordering::Release);
+            value.expect("a claimed slot holds a value")
+        }
+
+        /// A claim of one, taken: the oldest value, if any.
+        pub fn pop(&self) -> Option<T> {
+            let (start, len) = self.claim(1);
+            (len == 1).then(|| self.take(start))
+        }
+
+        /// `Ring::is_empty`.
         pub fn is_empty(&self) -> bool {
             let head = self.head.load(Ordering::SeqCst);
             let tail = self.tail.load(Ordering::SeqCst);
@@ -875,7 +854,11 @@ mod harness {
                     }
                 },
                 Overflow::DropOldest => {
-                    if self.ring.force_push(seq).is_some() {
+                    let mut dropped = 0;
+                    if self.ring.force_push(seq, |_| dropped += 1).is_err() {
+                        dropped += 1;
+                    }
+                    for _ in 0..dropped {
                         self.on_drop();
                     }
                     self.wake();
@@ -925,9 +908,15 @@ mod harness {
             self.side.take_pending(side_out);
             let mut taken = 0usize;
             while taken < max_events.max(1) {
-                let Some(seq) = self.ring.pop() else { break };
-                taken += 1;
-                out.push(seq);
+                let (mut pos, len) = self.ring.claim(max_events.max(1) - taken);
+                if len == 0 {
+                    break;
+                }
+                for _ in 0..len {
+                    out.push(self.ring.take(pos));
+                    pos = self.ring.next(pos);
+                }
+                taken += len;
             }
             if self.ring.is_empty() && self.side.on_drained(self.dropped.load(Ordering::Relaxed)) {
                 self.side.take_pending(side_out);
@@ -1004,6 +993,9 @@ mod harness {
                         break;
                     }
                     hub.wakes.keep();
+                    // The JS thread polls again on a later turn of its
+                    // event loop: others run meanwhile.
+                    yield_now();
                     if how.linger && events > 0 && !gave_up && how.give_up != GiveUp::Never {
                         gave_up = true;
                         if how.give_up == GiveUp::Rearm {
@@ -1121,6 +1113,13 @@ mod core_models {
             full: Some(4),
             control: false,
             run: ring_stand_in,
+        },
+        Model {
+            name: "ring: force_push against a claim hands each value to exactly one place",
+            quick: Some(2),
+            full: Some(4),
+            control: false,
+            run: ring_force_push_against_claim,
         },
         Model {
             name: "gate: close_now never waits; after in_flight says false no pass is held",
@@ -1507,6 +1506,51 @@ mod core_models {
                 .iter()
                 .flatten()
                 .all(|r| matches!(r, Ok(_) | Err(Refused::Closed))));
+        });
+    }
+
+    /// A pusher that pushes the oldest out, into a ring of two, while the
+    /// consumer claims and takes: every value comes out once, in one place
+    /// (taken by the consumer, pushed out, or handed back when the consumer
+    /// held everything), and the consumer's values keep their order.
+    fn ring_force_push_against_claim() {
+        check(|| {
+            let ring = Arc::new(Ring::new(2));
+            ring.push(0u64).unwrap();
+            ring.push(1).unwrap();
+            let pusher = {
+                let ring = ring.clone();
+                thread::spawn(move || {
+                    let mut elsewhere = Vec::new();
+                    for v in 2..4u64 {
+                        if let Err(back) = ring.force_push(v, |old| elsewhere.push(old)) {
+                            elsewhere.push(back);
+                        }
+                    }
+                    elsewhere
+                })
+            };
+            let mut taken = Vec::new();
+            let (mut pos, len) = ring.claim(2);
+            for _ in 0..len {
+                taken.push(ring.take(pos));
+                pos = ring.next(pos);
+            }
+            let elsewhere = pusher.join().unwrap();
+            while let Some(v) = ring.pop() {
+                taken.push(v);
+            }
+            assert!(
+                taken.windows(2).all(|w| w[0] < w[1]),
+                "out of order: {taken:?}"
+            );
+            let mut all: Vec<u64> = taken.iter().chain(&elsewhere).copied().collect();
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                vec![0, 1, 2, 3],
+                "taken {taken:?}, elsewhere {elsewhere:?}"
+            );
         });
     }
 

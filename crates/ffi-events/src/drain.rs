@@ -1,0 +1,280 @@
+//! The consumer's side of the hub: one pass from the ring to a batch.
+//!
+//! A drain claims ring events with one CAS ([`Ring::claim`]), plans the
+//! batch while it reads them where they lie (names, routes and whether
+//! anyone hears each, under one registry lock), asks its caller for a
+//! buffer of the exact size, writes the events into it and frees their
+//! slots. Nothing is moved out of the ring and, once warm, nothing is
+//! allocated. Claimed events past the drain's limits stay claimed for the
+//! next drain.
+
+use std::sync::atomic::Ordering;
+use std::sync::MutexGuard;
+
+use crate::event::Event;
+use crate::hub::{DrainLimits, Drained, Hub, Shared};
+use crate::liveness::Liveness;
+use crate::registry::Routes;
+use crate::ring::Claim;
+use crate::wire::BatchEncoder;
+
+/// One event of a planned drain, in delivery order.
+#[derive(Debug, Clone, Copy)]
+enum Item {
+    /// A ring event at this claimed position, in the batch.
+    Ring(usize),
+    /// A ring event nobody hears: taken, counted, not in the batch.
+    Unheard(usize),
+    /// The next of the drain's other events (`DrainState::extras`): liveness
+    /// events, spilled reports and replies, a lost-reports notice.
+    Extra,
+}
+
+/// What only the consumer touches, kept from drain to drain.
+#[derive(Default)]
+pub(crate) struct DrainState {
+    /// Claimed ring events not yet taken: the oldest is at `next`.
+    held: Claim,
+    items: Vec<Item>,
+    extras: Vec<Event>,
+    encoder: BatchEncoder,
+}
+
+impl DrainState {
+    /// Plans `event` into the batch when anyone hears it (or `always`).
+    fn keep(&mut self, event: &Event, always: bool, routes: &Routes<'_>) -> bool {
+        let Some(index) = self.encoder.name_index(event.name_bytes(), always, routes) else {
+            return false;
+        };
+        self.encoder.push(index, event.bytes().len());
+        true
+    }
+
+    /// Plans one of the drain's other events; it is always delivered.
+    fn keep_extra(&mut self, event: Event, routes: &Routes<'_>) {
+        self.keep(&event, true, routes);
+        self.extras.push(event);
+        self.items.push(Item::Extra);
+    }
+
+    /// Plans the liveness events waiting in `liveness`.
+    fn keep_liveness(&mut self, liveness: &Liveness, routes: &Routes<'_>) {
+        let from = self.extras.len();
+        liveness.take_pending(&mut self.extras);
+        for i in from..self.extras.len() {
+            let index = self
+                .encoder
+                .name_index(self.extras[i].name_bytes(), true, routes);
+            let index = index.unwrap_or_default();
+            self.encoder.push(index, self.extras[i].bytes().len());
+            self.items.push(Item::Extra);
+        }
+    }
+}
+
+impl Shared {
+    fn drain_state(&self) -> MutexGuard<'_, DrainState> {
+        // Only the consumer locks it; a panic mid-drain leaves nothing a
+        // later drain cannot start over from.
+        self.drain_state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Plans one drain into `state`: which events it takes, in order, and
+    /// the batch they make. Returns `(taken, unheard)`.
+    fn plan(&self, state: &mut DrainState, limits: DrainLimits) -> (usize, u64) {
+        state.items.clear();
+        state.extras.clear();
+        state.encoder.reset();
+        let queued = self.ring.len() + state.held.len;
+        if self.drains.high_water.load(Ordering::Relaxed) < queued {
+            self.drains.high_water.fetch_max(queued, Ordering::Relaxed);
+        }
+        let routes = self.registry.routes();
+        state.keep_liveness(&self.liveness, &routes);
+        let (max_events, max_bytes) = (limits.max_events.max(1), limits.max_bytes.max(1));
+        let mut taken = 0usize;
+        let mut unheard = 0u64;
+        let mut bytes = 0usize;
+        let mut spilled = None;
+        while taken < max_events && bytes < max_bytes {
+            if state.held.len == 0 {
+                state.held = self.ring.claim(max_events - taken);
+                if state.held.len == 0 {
+                    break;
+                }
+            }
+            let pos = state.held.start;
+            // SAFETY: claimed by this consumer, not yet taken.
+            let event = unsafe { self.ring.value(pos) };
+            // What spilled goes before the first ring event with a later
+            // sequence number. The spill queue is looked at again for every
+            // ring event: a thread whose report spilled during this drain
+            // and whose next event took the ring sees them in that order.
+            loop {
+                spilled = spilled.or_else(|| self.pop_spilled());
+                match spilled.take_if(|e| e.seq() < event.seq()) {
+                    Some(early) => {
+                        state.keep_extra(early, &routes);
+                        taken += 1;
+                    }
+                    None => break,
+                }
+            }
+            state.held.start = self.ring.next(pos);
+            state.held.len -= 1;
+            bytes += event.bytes().len();
+            taken += 1;
+            if state.keep(event, event.lane().is_report(), &routes) {
+                state.items.push(Item::Ring(pos));
+            } else {
+                state.items.push(Item::Unheard(pos));
+                unheard += 1;
+            }
+        }
+        // The spill queue holds at most `REPORT_RESERVE` reports and the
+        // replies of the requests in flight: take it whole.
+        while let Some(early) = spilled.take().or_else(|| self.pop_spilled()) {
+            state.keep_extra(early, &routes);
+            taken += 1;
+        }
+        if let Some(notice) = self.take_lost_notice() {
+            state.keep_extra(notice, &routes);
+        }
+        self.held.store(state.held.len, Ordering::Relaxed);
+        if state.held.len == 0
+            && self.ring.is_empty()
+            && self.liveness.on_drained(self.overflowed())
+        {
+            state.keep_liveness(&self.liveness, &routes);
+        }
+        (taken, unheard)
+    }
+
+    /// Counts a planned drain and ends it: whether the consumer must drain
+    /// again (see [`Drained::more`]).
+    fn finish_plan(
+        &self,
+        state: &DrainState,
+        taken: usize,
+        unheard: u64,
+        limits: DrainLimits,
+    ) -> Drained {
+        self.drains
+            .delivered
+            .fetch_add(taken as u64, Ordering::Relaxed);
+        if unheard > 0 {
+            self.drains.unheard.fetch_add(unheard, Ordering::Relaxed);
+        }
+        let events = state.encoder.events();
+        if events > 0 {
+            self.drains.batches.fetch_add(1, Ordering::Relaxed);
+        }
+        let busy = state.held.len > 0
+            || !self.ring.is_empty()
+            || (limits.linger && (events > 0 || taken > 0));
+        let more = self.wakeup.end_of_drain(busy, || self.waiting());
+        Drained { events, more }
+    }
+}
+
+impl Hub {
+    /// Moves waiting events into `out`: liveness events first, then ring
+    /// events oldest first, within `limits`. Ring events whose name has no
+    /// listener in the [`Registry`](crate::Registry) (and no listener of
+    /// every event) are taken but left out: they count as delivered and as
+    /// [`Stats::unheard`](crate::Stats::unheard). Reports from sinks are
+    /// always handed over: the ones that found the ring full (the report
+    /// reserve) all go in this drain, each before the first ring event with
+    /// a later sequence number, and a notice of lost reports follows them.
+    ///
+    /// Call it from one thread at a time (the consumer's). When the ring is
+    /// left empty, a queue-full episode ends and its `responding` event is
+    /// appended last. [`Hub::drain_batch`] does the same into one buffer in
+    /// the batch format, without moving events out of the ring.
+    pub fn drain(&self, out: &mut Vec<Event>, limits: DrainLimits) -> Drained {
+        let hub = &*self.shared;
+        let mut state = hub.drain_state();
+        let (taken, unheard) = hub.plan(&mut state, limits);
+        let drained = hub.finish_plan(&state, taken, unheard, limits);
+        let DrainState { items, extras, .. } = &mut *state;
+        let mut extras = extras.drain(..);
+        for item in items.drain(..) {
+            match item {
+                // SAFETY: claimed and planned by this drain, taken once.
+                Item::Ring(pos) => out.push(unsafe { hub.ring.take(pos) }),
+                // SAFETY: as above.
+                Item::Unheard(pos) => unsafe { hub.ring.release(pos) },
+                Item::Extra => out.extend(extras.next()),
+            }
+        }
+        drained
+    }
+
+    /// Drains like [`Hub::drain`], straight into one buffer in the batch
+    /// format (`wire.rs`): `alloc` gets the batch's exact size and returns
+    /// the buffer to write, or an error that this returns after counting
+    /// the drained events as discarded (and letting the next event wake the
+    /// consumer). A batch may hold no event and only say "drain again"
+    /// ([`Drained::more`]). `Ok(None)` when there was nothing to deliver and
+    /// nothing more is coming: `alloc` was not called.
+    ///
+    /// # Errors
+    /// What `alloc` returned.
+    pub fn drain_batch<'b, E>(
+        &self,
+        limits: DrainLimits,
+        alloc: impl FnOnce(usize) -> Result<&'b mut [u8], E>,
+    ) -> Result<Option<Drained>, E> {
+        let hub = &*self.shared;
+        let mut state = hub.drain_state();
+        let (taken, unheard) = hub.plan(&mut state, limits);
+        let drained = hub.finish_plan(&state, taken, unheard, limits);
+        let out = if drained.events == 0 && !drained.more {
+            Ok(None)
+        } else {
+            alloc(state.encoder.len()).map(Some)
+        };
+        let DrainState {
+            items,
+            extras,
+            encoder,
+            ..
+        } = &mut *state;
+        let result = match out {
+            Ok(Some(out)) => {
+                let mut extras = extras.iter();
+                let events = items.iter().filter_map(|item| match *item {
+                    // SAFETY: claimed and planned by this drain, not yet
+                    // released.
+                    Item::Ring(pos) => Some(unsafe { hub.ring.value(pos) }),
+                    Item::Unheard(_) => None,
+                    Item::Extra => extras.next(),
+                });
+                encoder.write(events, drained.more, out);
+                Ok(Some(drained))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                let lost = items
+                    .iter()
+                    .filter(|item| matches!(item, Item::Ring(_)))
+                    .count()
+                    + extras.iter().filter(|e| e.seq() != 0).count();
+                self.report_undelivered(lost);
+                // No batch reaches the consumer, so no poll follows: let
+                // producers wake it.
+                self.rearm();
+                Err(error)
+            }
+        };
+        for item in items.drain(..) {
+            if let Item::Ring(pos) | Item::Unheard(pos) = item {
+                // SAFETY: claimed and planned by this drain; released once.
+                unsafe { hub.ring.release(pos) };
+            }
+        }
+        // Event memory is freed here, on the consumer's thread.
+        extras.clear();
+        result
+    }
+}
