@@ -38,6 +38,7 @@ export type {
   NativeSinkStats,
   RawEventName,
   RawListener,
+  RawSpanListener,
   RequestOptions,
   Delivered,
   WaitForOptions,

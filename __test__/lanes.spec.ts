@@ -198,3 +198,43 @@ test('onRaw of a CBOR-lane event gets the envelope, byte for byte as Rust encode
   t.is(raws[1][11], 0x78, 'a name of 24 bytes or more has a one-byte length')
   await hub.close()
 })
+
+test('onRawSpan gets the batch bytes and each event span: the raw bytes, the CBOR payload item; meta as onRaw', async (t) => {
+  const hub = new EventHub<Events>()
+  const spans: Array<[Uint8Array, number, number, string]> = []
+  const views: Uint8Array[] = []
+  hub.onRawSpan('frame', (bytes, start, end, meta) => spans.push([bytes, start, end, meta.lane]))
+  hub.onRaw('frame', (bytes) => views.push(bytes))
+  hub.onRawSpan('tick', (bytes, start, end, meta) => spans.push([bytes, start, end, meta.lane]))
+  hub.emitRaw('frame', new Uint8Array([1, 2, 255]))
+  hub.emitRaw('frame', new Uint8Array(0))
+  hub.emit('tick', { n: 5, at: 9n })
+  await until(() => spans.length === 3)
+  const [a, b, c] = spans
+  t.deepEqual([...a[0].subarray(a[1], a[2])], [1, 2, 255])
+  t.is(a[3], 'raw')
+  t.is(b[2] - b[1], 0, 'an empty payload is an empty span')
+  t.deepEqual(Buffer.from(a[0].subarray(a[1], a[2])), Buffer.from(views[0]), 'the same bytes onRaw gets')
+  const expected = new Encoder({ useRecords: false, variableMapSize: true }).encode({ n: 5, at: 9n })
+  t.deepEqual(Buffer.from(c[0].subarray(c[1], c[2])), Buffer.from(expected), 'the CBOR payload item, not the envelope')
+  t.is(c[3], 'cbor')
+  t.is(a[0], c[0], 'one batch: one bytes object for every span')
+  await hub.close()
+})
+
+test('onRawSpan listeners are removed by off and counted by listenerCount, and still get an event whose payload fails to decode', async (t) => {
+  const hub = new EventHub<Events>()
+  const span = (_bytes: Uint8Array, start: number, end: number) => got.push(end - start)
+  const got: number[] = []
+  const errors: unknown[] = []
+  hub.onError((e) => errors.push(e))
+  hub.on('bad', () => got.push(-1))
+  hub.onRawSpan('bad', span)
+  t.is(hub.listenerCount('bad', span), 1)
+  hub.emitCbor('bad', new Uint8Array([0x1c]))
+  await until(() => got.length === 1 && errors.length === 1)
+  t.deepEqual(got, [1])
+  t.true(hub.off('bad', span))
+  t.is(hub.listenerCount('bad'), 1)
+  await hub.close()
+})

@@ -186,3 +186,13 @@ typed.onError(async (error) => {
   await Promise.resolve(error.code)
 })
 void [removedOne, chained, counted]
+
+// onRawSpan: the batch's bytes, the span's offsets, and meta of the event's name.
+hub.onRawSpan('tick', (bytes: Uint8Array, start: number, end: number, meta) => {
+  const name: 'tick' = meta.name
+  void [bytes.subarray(start, end), name]
+})
+// @ts-expect-error no such event
+hub.onRawSpan('nope', () => {})
+// @ts-expect-error offsets are numbers
+hub.onRawSpan('tick', (_bytes: Uint8Array, _start: string) => {})

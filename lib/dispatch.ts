@@ -14,6 +14,8 @@ export const enum Kind {
   Once,
   Raw,
   Any,
+  /** `onRawSpan`: the batch's bytes and the event's offsets, no view made. */
+  RawSpan,
 }
 
 export interface Entry {
@@ -33,7 +35,7 @@ export interface Entry {
 
 /** Whether `fn`, a listener of `kind`, takes `meta` (by `Function#length`; 0 means a rest parameter or `arguments`). */
 export function takesMeta(kind: Kind, fn: (...args: never[]) => unknown): boolean {
-  return fn.length === 0 || fn.length >= (kind === Kind.Any ? 3 : 2)
+  return fn.length === 0 || fn.length >= (kind === Kind.RawSpan ? 4 : kind === Kind.Any ? 3 : 2)
 }
 
 /** The live entries an event name reaches, and whether any of them decodes. */
@@ -42,20 +44,12 @@ interface Route {
   decodes: boolean
 }
 
+/** Per event of the decoded run (`Dispatcher#run`): decoded, or failed (its error kept). */
 const DECODED = 1
 const FAILED = 2
-/** Waits for its run's `decodeMultiple` (no compiled decoder took it). */
-const QUEUED = 3
 
-/** What `#decodeRuns` found for each event of a batch. */
-interface Decoded {
-  /** Made by the first run decoded: a batch without one (raw lanes) allocates nothing. */
-  values: unknown[] | undefined
-  /** Per event: 0 not decoded yet, `QUEUED` for a run, `DECODED`, or `FAILED` (its error in `errors`). */
-  state: Uint8Array | undefined
-  errors: Map<number, unknown> | undefined
-}
-
+/** The longest run of events decoded with one `decodeMultiple` call, ahead of their listeners. */
+const MAX_RUN = 256
 
 /** Event names per hub that get a template of their own (see templates.ts). */
 const MAX_TEMPLATES = 256
@@ -105,6 +99,18 @@ export class Dispatcher {
   readonly #templates = new Map<string, Template>()
   /** The batch's templates, by name index. */
   #batchTemplates: Array<Template | undefined> = []
+  /** The batch being dispatched, while it is. */
+  #runBatch: Batch | undefined
+  /** The decoded run: events `#runFrom` to `#runTo` (exclusive), their values, states and errors, by offset in the run. */
+  #runFrom = 0
+  #runTo = 0
+  #runValues: unknown[] = []
+  #runState = new Uint8Array(MAX_RUN)
+  readonly #runErrors = new Map<number, unknown>()
+  /** The window `decodeMultiple` is filling: next event, end, and whether it yielded a value too many. */
+  #windowAt = 0
+  #windowTo = 0
+  #windowOverflow = false
   readonly #registry: Registry
 
   constructor(registry: Registry) {
@@ -162,86 +168,117 @@ export class Dispatcher {
       const entry = this.entries.get(ids[at])
       if (entry === undefined) continue
       entries.push(entry)
-      if (entry.kind !== Kind.Raw) decodes = true
+      if (entry.kind !== Kind.Raw && entry.kind !== Kind.RawSpan) decodes = true
     }
     return { entries, decodes }
   }
 
+  /**
+   * Delivers `batch` in one pass: per event, its route (looked up once per
+   * name per batch), its value (decoded just before its listeners run, once
+   * for all of them), the listener calls. Not reentrant.
+   */
   dispatch(batch: Batch): void {
-    this.#batchRoutes = new Array<Route | undefined>(batch.nameCount)
-    this.#batchTemplates = new Array<Template | undefined>(batch.nameCount)
+    // Its per-batch state is the dispatcher's own: the hub never starts a
+    // dispatch from inside one (a close from a listener waits for the batch).
+    if (this.#runBatch !== undefined) throw new Error('ffi-events: a batch was dispatched from inside another')
+    const k = batch.nameCount
+    this.#batchRoutes.length = 0
+    this.#batchRoutes.length = k
+    this.#batchTemplates.length = 0
+    this.#batchTemplates.length = k
     this.#changed = false
     this.#liveRoutes.clear()
-    const decoded = this.#decodeRuns(batch)
-    for (let i = 0; i < batch.count; i++) {
-      const lane = batch.lane(i)
-      if (lane === LANE_REPLY) {
-        const { id, ret, flags, bytes } = batch.reply(i)
-        this.onReply?.(id, ret, flags, bytes)
-        continue
+    this.#runBatch = batch
+    this.#runFrom = 0
+    this.#runTo = 0
+    try {
+      for (let i = 0; i < batch.count; i++) {
+        const lane = batch.lane(i)
+        if (lane === LANE_REPLY) {
+          const { id, ret, flags, bytes } = batch.reply(i)
+          this.onReply?.(id, ret, flags, bytes)
+          continue
+        }
+        if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR || lane === LANE_REPORTS_LOST) {
+          this.#reportFromSink(batch, i, lane)
+          continue
+        }
+        const route = this.#route(batch, i)
+        if (route.entries.length === 0) continue
+        this.#dispatchOne(batch, i, batch.name(i), lane, route.entries)
       }
-      if (lane === LANE_MALFORMED || lane === LANE_NATIVE_ERROR || lane === LANE_REPORTS_LOST) {
-        this.#reportFromSink(batch, i, lane)
-        continue
-      }
-      const name = batch.name(i)
-      const route = this.#route(batch, i)
-      if (route.entries.length === 0) continue
-      this.#dispatchOne(batch, i, name, lane, route.entries, decoded)
+    } finally {
+      // Neither the batch's bytes nor its values are kept alive by the next
+      // idle period.
+      this.#runValues.fill(undefined, 0, this.#runTo - this.#runFrom)
+      this.#runErrors.clear()
+      this.#runTo = this.#runFrom
+      this.#runBatch = undefined
     }
   }
 
   /**
-   * Decodes the self-contained CBOR-lane events that decoding listeners
-   * wait for: with their name's compiled decoder when it has one
-   * (templates.ts), and every run of the rest with one `decodeMultiple`
-   * call per run (the
-   * payloads follow each other in the batch, so a run is one CBOR
-   * sequence). All before any listener runs, so a listener that decodes
-   * CBOR itself never interleaves with it.
-   *
-   * A run holds only items the native side scanned as self-contained (no
-   * tag whose meaning cbor-x carries from one item to the next), so each
-   * value is what its bytes decode to alone. A value that fails to decode
-   * fails alone: the run goes on from the next event, in windows that
-   * start small and double while they decode cleanly, so that a hostile
-   * event costs about what decoding a few events costs, not a restart over
-   * the whole rest of the run.
+   * Decodes CBOR-lane event `i` for its decoding listeners: with its name's
+   * compiled decoder when it has one (templates.ts); else from the decoded
+   * run it is in, decoding the run first when `i` starts one. A run is the
+   * events from `i` on that are self-contained (no tag whose meaning cbor-x
+   * carries from one item to the next, see crates/ffi-events/src/cbor_scan.rs),
+   * heard by a decoding listener and not taken by a compiled decoder: their
+   * payloads follow each other in the batch, so one `decodeMultiple` call
+   * decodes them all, and each value is what its bytes decode to alone.
    */
-  #decodeRuns(batch: Batch): Decoded {
-    const n = batch.count
-    const decoded: Decoded = { values: undefined, state: undefined, errors: undefined }
-    // One pass: a compiled decoder takes what it can; the rest is queued
-    // for the runs below.
-    for (let i = 0; i < n; i++) {
-      if (!this.#inRun(batch, i)) continue
-      const state = (decoded.state ??= new Uint8Array(n))
-      state[i] = QUEUED
-      const template = this.#templateOf(batch, i)
-      const decode = template.decoder
-      if (decode === undefined) continue
+  #decodeCbor(batch: Batch, i: number): unknown {
+    if (!batch.selfContained(i)) return this.#decodeOne(batch, i)
+    const template = this.#templateOf(batch, i)
+    const decode = template.decoder
+    if (decode !== undefined) {
       const value = decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i))
       template.record(value !== MISMATCH)
-      if (value === MISMATCH) continue
-      ;(decoded.values ??= new Array<unknown>(n))[i] = value
-      state[i] = DECODED
-      this.compiledDecodes++
-    }
-    const state = decoded.state
-    if (state === undefined) return decoded
-    let i = 0
-    while (i < n) {
-      if (state[i] !== QUEUED) {
-        i++
-        continue
+      if (value !== MISMATCH) {
+        this.compiledDecodes++
+        return value
       }
-      let end = i + 1
-      while (end < n && state[end] === QUEUED) end++
-      this.#decodeRun(batch, i, end, decoded)
-      this.#learn(batch, i, end, decoded)
-      i = end
     }
-    return decoded
+    if (i < this.#runFrom || i >= this.#runTo) this.#decodeRunFrom(batch, i)
+    if (this.#runState[i - this.#runFrom] === FAILED) throw new RunFailure(this.#runErrors.get(i))
+    return this.#runValues[i - this.#runFrom]
+  }
+
+  /** Whether event `i` belongs in a run of cbor-x decodes (see `#decodeCbor`). */
+  #runs(batch: Batch, i: number): boolean {
+    if (batch.lane(i) !== LANE_CBOR || !batch.selfContained(i) || !this.#route(batch, i).decodes) return false
+    const decode = this.#templateOf(batch, i).decoder
+    return decode === undefined || decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i)) === MISMATCH
+  }
+
+  /**
+   * Decodes the run that starts at event `i` (at most `MAX_RUN` events), in
+   * windows: a value that fails to decode fails alone, and the run goes on
+   * from the next event in windows that start small and double while they
+   * decode cleanly, so that a hostile event costs about what decoding a few
+   * events costs.
+   */
+  #decodeRunFrom(batch: Batch, from: number): void {
+    let to = from + 1
+    const limit = Math.min(batch.count, from + MAX_RUN)
+    while (to < limit && this.#runs(batch, to)) to++
+    // Values of the previous run are not kept alive by this one.
+    this.#runValues.fill(undefined, 0, this.#runTo - this.#runFrom)
+    this.#runFrom = from
+    this.#runTo = to
+    this.#runErrors.clear()
+    if (this.#runState.length < to - from) this.#runState = new Uint8Array(Math.max(MAX_RUN, to - from))
+    this.#runState.fill(0, 0, to - from)
+    let next = from
+    let window = to - from
+    while (next < to) {
+      const end = Math.min(to, next + window)
+      const stopped = this.#decodeWindow(batch, next, end)
+      window = stopped === end ? window * 2 : WINDOW_AFTER_FAILURE
+      next = stopped
+    }
+    this.#learn(batch, from, to)
   }
 
   /** The template of event `i`'s name (one lookup per name per batch). */
@@ -266,85 +303,80 @@ export class Dispatcher {
   }
 
   /** Shows the payloads cbor-x decoded to their names' templates until they compile. */
-  #learn(batch: Batch, from: number, to: number, decoded: Decoded): void {
+  #learn(batch: Batch, from: number, to: number): void {
     for (let i = from; i < to; i++) {
-      if (decoded.state?.[i] !== DECODED) continue
+      if (this.#runState[i - from] !== DECODED) continue
       const template = this.#templateOf(batch, i)
       if (template.decoder === undefined) template.learn(batch.bytes, batch.start(i), batch.end(i))
     }
   }
 
-  #inRun(batch: Batch, i: number): boolean {
-    return batch.lane(i) === LANE_CBOR && batch.selfContained(i) && this.#route(batch, i).decodes
-  }
-
-  #decodeRun(batch: Batch, from: number, to: number, decoded: Decoded): void {
-    const n = batch.count
-    const values = (decoded.values ??= new Array<unknown>(n))
-    const state = (decoded.state ??= new Uint8Array(n))
-    let next = from
-    let window = to - from
-    while (next < to) {
-      const end = Math.min(to, next + window)
-      const stopped = this.#decodeWindow(batch, next, end, values, state, decoded)
-      if (stopped === end) {
-        window *= 2
-      } else {
-        window = WINDOW_AFTER_FAILURE
-      }
-      next = stopped
+  /** `decodeMultiple`'s callback: the next value of the window being decoded. */
+  readonly #takeValue = (value: unknown): boolean => {
+    if (this.#windowAt === this.#windowTo) {
+      this.#windowOverflow = true
+      return false
     }
+    const at = this.#windowAt++ - this.#runFrom
+    this.#runValues[at] = value
+    this.#runState[at] = DECODED
+    return true
   }
 
   /**
-   * Decodes events `from` to `to` (exclusive) as one sequence. Returns
-   * `to`, or the event after the one that failed. When the values do not
-   * match the events one for one (the native scan and cbor-x disagree on
-   * where an item ends), every event of the window is decoded alone.
+   * Decodes events `from` to `to` (exclusive) of the run as one sequence.
+   * Returns `to`, or the event after the one that failed. When the values
+   * do not match the events one for one (the native scan and cbor-x
+   * disagree on where an item ends), every event of the window is decoded
+   * alone.
    */
-  #decodeWindow(batch: Batch, from: number, to: number, values: unknown[], state: Uint8Array, decoded: Decoded): number {
-    let at = from
-    let moreValues = false
+  #decodeWindow(batch: Batch, from: number, to: number): number {
+    this.#windowAt = from
+    this.#windowTo = to
+    this.#windowOverflow = false
     const stackTraceLimit = quietErrors()
     try {
-      decoder.decodeMultiple(batch.bytes.subarray(batch.start(from), batch.end(to - 1)), (value: unknown) => {
-        if (at === to) {
-          moreValues = true
-          return false
-        }
-        values[at] = value
-        state[at++] = DECODED
-        return true
-      })
+      decoder.decodeMultiple(batch.bytes.subarray(batch.start(from), batch.end(to - 1)), this.#takeValue)
     } catch (error) {
       // cbor-x says where the item that threw began: when that is where
       // event `at` begins, the events before it decoded and `at` failed.
       // Otherwise (or when every event already had its value) the
       // boundaries disagree: each event of the window is decoded alone.
+      const at = this.#windowAt
       const began = (error as { lastPosition?: unknown } | null)?.lastPosition
       if (at < to && began === batch.start(at) - batch.start(from)) {
-        state[at] = FAILED
-        ;(decoded.errors ??= new Map()).set(at, error)
+        this.#runState[at - this.#runFrom] = FAILED
+        this.#runErrors.set(at, error)
         return at + 1
       }
-      moreValues = true
+      this.#windowOverflow = true
     } finally {
       Error.stackTraceLimit = stackTraceLimit
     }
-    if (moreValues || at !== to) {
-      for (let i = from; i < to; i++) this.#decodeAlone(batch, i, values, state, decoded)
+    if (this.#windowOverflow || this.#windowAt !== to) {
+      for (let i = from; i < to; i++) this.#decodeAlone(batch, i)
     }
     return to
   }
 
-  #decodeAlone(batch: Batch, i: number, values: unknown[], state: Uint8Array, decoded: Decoded): void {
+  #decodeAlone(batch: Batch, i: number): void {
+    const at = i - this.#runFrom
+    try {
+      this.#runValues[at] = this.#decodeOne(batch, i)
+      this.#runState[at] = DECODED
+    } catch (failure) {
+      this.#runState[at] = FAILED
+      this.#runErrors.set(i, (failure as RunFailure).cause)
+    }
+  }
+
+  /** cbor-x's value for event `i` alone; throws a `RunFailure` with cbor-x's error. */
+  #decodeOne(batch: Batch, i: number): unknown {
     const stackTraceLimit = quietErrors()
     try {
-      values[i] = decoder.decode(batch.payload(i))
-      state[i] = DECODED
+      return decoder.decode(batch.payload(i))
     } catch (error) {
-      state[i] = FAILED
-      ;(decoded.errors ??= new Map()).set(i, error)
+      throw new RunFailure(error)
     } finally {
       Error.stackTraceLimit = stackTraceLimit
     }
@@ -369,7 +401,7 @@ export class Dispatcher {
     this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, new TypeError(text), { sink })
   }
 
-  #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[], decoded: Decoded): void {
+  #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[]): void {
     const raw = lane === LANE_RAW
     // Made on first use: meta only for a listener that takes it (or an
     // error report), the bytes only for raw listeners (or the raw lane), the
@@ -380,6 +412,11 @@ export class Dispatcher {
     for (let j = 0; j < route.length; j++) {
       const entry = route[j]
       if (!entry.live) continue
+      if (entry.kind === Kind.RawSpan) {
+        if (entry.wantsMeta) meta ??= metaFor(name, batch.seqs[i], lane)
+        this.#call(entry, name, batch.bytes, meta, batch.seqs[i], lane, batch.start(i), batch.end(i))
+        continue
+      }
       let value: unknown
       if (raw) {
         value = bytes ??= batch.payload(i)
@@ -387,7 +424,7 @@ export class Dispatcher {
         value = bytes ??= rawBytes(batch, i, lane)
       } else {
         if (payload === DECODE_FAILED) {
-          payload = this.#payloadOf(batch, i, lane, decoded)
+          payload = this.#payloadOf(batch, i, lane)
           if (payload === DECODE_FAILED) {
             return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, batch.seqs[i], lane))
           }
@@ -404,34 +441,31 @@ export class Dispatcher {
     let bytes: Uint8Array | undefined
     for (let j = from; j < route.length; j++) {
       const entry = route[j]
-      if (entry.live && entry.kind === Kind.Raw) {
+      if (!entry.live) continue
+      if (entry.kind === Kind.Raw) {
         bytes ??= rawBytes(batch, i, lane)
         this.#call(entry, meta.name, bytes, meta, meta.seq, lane)
+      } else if (entry.kind === Kind.RawSpan) {
+        this.#call(entry, meta.name, batch.bytes, meta, meta.seq, lane, batch.start(i), batch.end(i))
       }
     }
   }
 
-  /** The decoded payload of event `i` (decoded with its run, or now); reports failures. */
-  #payloadOf(batch: Batch, i: number, lane: number, decoded: Decoded): unknown {
+  /** The decoded payload of event `i`; reports failures. */
+  #payloadOf(batch: Batch, i: number, lane: number): unknown {
     if (lane === LANE_JSON) return this.#parseJson(batch, i)
-    const state = decoded.state?.[i]
-    if (state === DECODED) return decoded.values?.[i]
     let cause: unknown
     const fault = batch.fault(i)
-    if (state === FAILED) {
-      cause = decoded.errors?.get(i)
-    } else if (fault !== undefined) {
+    if (fault !== undefined) {
       // The native scan found it malformed: cbor-x is not asked (a payload
       // nested 100,000 deep would cost it a stack overflow).
       cause = new TypeError(fault)
     } else {
-      const stackTraceLimit = quietErrors()
       try {
-        return decoder.decode(batch.payload(i))
-      } catch (error) {
-        cause = error
-      } finally {
-        Error.stackTraceLimit = stackTraceLimit
+        return this.#decodeCbor(batch, i)
+      } catch (failure) {
+        if (!(failure instanceof RunFailure)) throw failure
+        cause = failure.cause
       }
     }
     this.#decodeFailed(batch, i, lane, 'is not a valid CBOR payload', cause)
@@ -453,11 +487,14 @@ export class Dispatcher {
     this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) ${what}`, meta, cause)
   }
 
-  #call(entry: Entry, name: string, value: unknown, meta: EventMeta | undefined, seq: number, lane: number): void {
+  /** Calls one listener; `start` and `end` are an `onRawSpan` listener's offsets into `value`, the batch's bytes. */
+  #call(entry: Entry, name: string, value: unknown, meta: EventMeta | undefined, seq: number, lane: number, start = 0, end = 0): void {
     try {
       if (entry.kind === Kind.Once) this.#registry.off(entry.id)
       const fn = entry.fn as (...args: unknown[]) => unknown
-      const result = entry.kind === Kind.Any ? fn(name, value, meta) : fn(value, meta)
+      const kind = entry.kind
+      const result =
+        kind === Kind.Any ? fn(name, value, meta) : kind === Kind.RawSpan ? fn(value, start, end, meta) : fn(value, meta)
       if (isThenable(result)) {
         // A rejection reaches `onError` as a throw does, never the process's
         // unhandled-rejection handler.
@@ -540,6 +577,11 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
+
+/** Carries cbor-x's error for an event that did not decode. */
+class RunFailure {
+  constructor(readonly cause: unknown) {}
+}
 
 /** Surfaces an error as an uncaught exception without unwinding through native code. */
 export function rethrowLater(error: unknown): void {

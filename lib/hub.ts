@@ -23,6 +23,7 @@ import type {
   NativeSinkOptions,
   RawEventName,
   RawListener,
+  RawSpanListener,
   RequestOptions,
   WaitForOptions,
 } from './types'
@@ -212,6 +213,21 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     validateFunction(listener, 'listener')
     this.#assertOpen('onRaw')
     return this.#add(name, Kind.Raw, listener)
+  }
+
+  /**
+   * Like `onRaw`, for high-rate binary data: calls `listener` with the
+   * batch's bytes and where the event's bytes start and end in them, so no
+   * view is made per event. On the CBOR lane the span is the payload's data
+   * item (not the envelope); on the raw lane, the bytes as emitted; on the
+   * JSON lane, the text. `bytes` is never reused: keeping it keeps the
+   * batch's memory alive.
+   */
+  onRawSpan<K extends EventName<Events>>(name: K, listener: RawSpanListener<K>): number {
+    validateName(name)
+    validateFunction(listener, 'listener')
+    this.#assertOpen('onRawSpan')
+    return this.#add(name, Kind.RawSpan, listener)
   }
 
   /** Calls `listener` with the name and decoded payload of every event; checking the name narrows the payload. */

@@ -76,6 +76,14 @@ export type Listener<P, K extends string = string> = (payload: P, meta: EventMet
 export type RawListener<K extends string = string> = (bytes: Uint8Array, meta: EventMeta<K>) => void
 
 /**
+ * An `onRawSpan` listener: the event's bytes are `bytes[start, end)`, where
+ * `bytes` is the whole batch (shared by every event of the batch, never
+ * reused). On the CBOR lane the span is the payload's CBOR data item, not
+ * the envelope `onRaw` gets.
+ */
+export type RawSpanListener<K extends string = string> = (bytes: Uint8Array, start: number, end: number, meta: EventMeta<K>) => void
+
+/**
  * The arguments of an `onAny` listener: one `[name, payload, meta]` tuple
  * per event, so that checking `name` narrows `payload`.
  */
