@@ -23,6 +23,16 @@ export function quietErrors(): number {
   return limit
 }
 
+/** A `TypeError` without a stack: what went wrong is in its message, and its stack would only show the dispatch loop. */
+export function quietTypeError(message: string): TypeError {
+  const limit = quietErrors()
+  try {
+    return new TypeError(message)
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 /** `bytes` as UTF-8 text (invalid sequences become U+FFFD). */
 export function utf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')

@@ -2,7 +2,7 @@
 // native registry, one decode per event for all decoding listeners, error
 // isolation per listener and per event, and reports to `onError`.
 
-import { decoder, quietErrors } from './decode'
+import { decoder, quietErrors, quietTypeError } from './decode'
 
 import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPLY, LANE_REPORTS_LOST } from './batch'
 import { MISMATCH, Template } from './templates'
@@ -398,7 +398,7 @@ export class Dispatcher {
     }
     this.decodeErrors++
     const what = name === '' ? 'An event from a native sink' : `An event "${name}" from a native sink`
-    this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, new TypeError(text), { sink })
+    this.#report('ERR_EVENT_DECODE', `${what} (seq ${meta.seq}) is malformed`, meta, quietTypeError(text), { sink })
   }
 
   #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[]): void {
@@ -459,7 +459,7 @@ export class Dispatcher {
     if (fault !== undefined) {
       // The native scan found it malformed: cbor-x is not asked (a payload
       // nested 100,000 deep would cost it a stack overflow).
-      cause = new TypeError(fault)
+      cause = quietTypeError(fault)
     } else {
       try {
         return this.#decodeCbor(batch, i)

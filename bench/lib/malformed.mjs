@@ -2,9 +2,13 @@
 // 1,024 pre-encoded CBOR payloads (`{ n, at }`), queued from this thread
 // with emitCbor and then delivered; the time measured is from the last emit
 // to the last listener call (drain, decode, dispatch). Some payloads are
-// replaced by an item the native scan takes as one self-contained item but
-// cbor-x cannot decode (tag 27 `["RegExp", "("]`): each such event fails
-// alone and reaches onError.
+// replaced by a malformed one of two kinds, each failing alone and reaching
+// onError:
+// - "cbor-x throws": an item the native scan takes as one self-contained
+//   item but cbor-x cannot decode (tag 27 `["RegExp", "("]`: cbor-x calls
+//   `RegExp("(")`, which throws);
+// - "scan": a truncated `{ n, at }`, which the native scan flags, so cbor-x
+//   is never asked.
 //
 // cost per malformed event = (t(batch with k bad) - t(all good)) / k + the
 // cost of the good event it replaced, reported as a multiple of a good
@@ -19,6 +23,12 @@ const encoder = new Encoder({ useRecords: false })
 const good = (i) => encoder.encode({ n: i, at: 1_700_000_000_000_000_000n + BigInt(i) })
 // tag 27 (cbor-x: a call of a named global), ["RegExp", "("]: RegExp('(') throws.
 const BAD = Uint8Array.from([0xd8, 0x1b, 0x82, 0x66, ...Buffer.from('RegExp'), 0x61, 0x28])
+const TRUNCATED = good(0).subarray(0, 12)
+/** The malformed payloads, by kind. */
+const KINDS = [
+  { id: 'cborx', label: 'cbor-x throws (tag 27)', bytes: BAD },
+  { id: 'scan', label: 'truncated (native scan)', bytes: TRUNCATED },
+]
 
 const now = () => Number(process.hrtime.bigint()) / 1e9
 
@@ -32,8 +42,8 @@ async function deliver(hub, state, payloads) {
   return now() - t0
 }
 
-function batch(badEvery) {
-  return Array.from({ length: BATCH }, (_, i) => (badEvery > 0 && i % badEvery === badEvery - 1 ? BAD : good(i)))
+function batch(badEvery, bad) {
+  return Array.from({ length: BATCH }, (_, i) => (badEvery > 0 && i % badEvery === badEvery - 1 ? bad : good(i)))
 }
 
 /** Median of `reps` deliveries of each mix, interleaved. */
@@ -49,14 +59,16 @@ export async function malformedCost({ reps = 200 } = {}) {
     state.errors++
     seen()
   })
-  const mixes = [
-    { id: 'good', label: '1,024 good', badEvery: 0 },
-    { id: 'dense', label: '1 malformed in 16', badEvery: 16 },
-    { id: 'half', label: '1 malformed in 2', badEvery: 2 },
-    { id: 'all', label: '1,024 malformed', badEvery: 1 },
-  ]
+  const mixes = [{ id: 'good', label: '1,024 good', kind: null, badEvery: 0, bytes: null }]
+  for (const kind of KINDS) {
+    mixes.push(
+      { id: `${kind.id} dense`, label: '1 malformed in 16', kind, badEvery: 16 },
+      { id: `${kind.id} half`, label: '1 malformed in 2', kind, badEvery: 2 },
+      { id: `${kind.id} all`, label: '1,024 malformed', kind, badEvery: 1 },
+    )
+  }
   const times = Object.fromEntries(mixes.map((m) => [m.id, []]))
-  const batches = Object.fromEntries(mixes.map((m) => [m.id, batch(m.badEvery)]))
+  const batches = Object.fromEntries(mixes.map((m) => [m.id, batch(m.badEvery, m.kind?.bytes)]))
   // Interleaved, the order rotated every repetition, so that no mix always
   // runs first (after a pause) or last.
   for (let r = 0; r < reps; r++) {
@@ -73,15 +85,27 @@ export async function malformedCost({ reps = 200 } = {}) {
     const bad = m.badEvery === 0 ? 0 : Math.floor(BATCH / m.badEvery)
     const batchNs = median(times[m.id]) * 1e9
     const perBadNs = bad === 0 ? null : (batchNs - goodNs * BATCH) / bad + goodNs
-    return { id: m.id, label: m.label, bad, batchUs: batchNs / 1e3, perEventNs: batchNs / BATCH, perBadNs, badVsGood: perBadNs === null ? null : perBadNs / goodNs }
+    const aloneNs = m.kind === null ? null : alone.malformedNs[m.kind.id]
+    return {
+      id: m.id,
+      label: m.kind === null ? m.label : `${m.label}, ${m.kind.label}`,
+      kind: m.kind?.id ?? null,
+      bad,
+      batchUs: batchNs / 1e3,
+      perEventNs: batchNs / BATCH,
+      perBadNs,
+      badVsGood: perBadNs === null ? null : perBadNs / goodNs,
+      badVsAlone: perBadNs === null ? null : perBadNs / aloneNs,
+    }
   })
   return { batch: BATCH, reps, goodNs, alone, errors: state.errors, rows }
 }
 
 /**
  * What decoding each payload alone costs a plain loop (a fresh `decode` per
- * payload, the error caught): the reference for "a failure costs about
- * what decoding that event alone costs".
+ * payload, the error caught, with the stack trace V8 captures for it): the
+ * reference for "a failure costs about what decoding that event alone
+ * costs".
  */
 function decodeAlone(goods, reps) {
   const decoder = new Decoder({ mapsAsObjects: true, useRecords: false, copyBuffers: true })
@@ -100,5 +124,5 @@ function decodeAlone(goods, reps) {
     }
     return rounds.sort((a, b) => a - b)[rounds.length >> 1]
   }
-  return { goodNs: time(goods), malformedNs: time(goods.map(() => BAD)) }
+  return { goodNs: time(goods), malformedNs: Object.fromEntries(KINDS.map((k) => [k.id, time(goods.map(() => k.bytes))])) }
 }

@@ -1,6 +1,7 @@
 // Tables (terminal and Markdown) and the SVG chart. No dependencies.
 
-import { CONTENDERS, PAYLOADS } from './common.mjs'
+import { SLOT_BYTES } from './budget.mjs'
+import { CONTENDERS, PAYLOADS, PRODUCERS } from './common.mjs'
 
 export const fmtRate = (r) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : r >= 1e3 ? `${(r / 1e3).toFixed(1)} k/s` : `${r.toFixed(0)} /s`)
 export const fmtRatio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}x` : 'n/a')
@@ -16,9 +17,23 @@ export function scenarioTitle(sc) {
   return `${sc.threads} producer${sc.threads > 1 ? 's' : ''} · ${payload.label} · ${sc.listeners} listener${sc.listeners > 1 ? 's' : ''}`
 }
 
+/**
+ * ffi-events' rate over each contender's, in one scenario: `eBounded` over
+ * (e) capped at the ring's bytes, `eWide` the hub with its ring sized to
+ * (e)'s backlog over (e), `one` N producers over 1 producer (multi-producer
+ * rows); NaN where a run (an older results file) lacks the contender.
+ */
 export function ratios(result) {
   const ffi = result.ffi.rate
-  return { a: ffi / result.napi.rate, b: ffi / result.worker.rate, c: ffi / result.js.rate, e: ffi / result.batched.rate }
+  return {
+    a: ffi / result.napi.rate,
+    b: ffi / result.worker.rate,
+    c: ffi / result.js.rate,
+    e: ffi / result.batched.rate,
+    eBounded: ffi / (result.batchedBounded?.rate ?? NaN),
+    eWide: (result.ffiWide?.rate ?? NaN) / result.batched.rate,
+    one: ffi / (result.ffiOne?.rate ?? NaN),
+  }
 }
 
 function table(headers, rows, align) {
@@ -33,26 +48,42 @@ function markdown(headers, rows, align) {
   return [headers, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n')
 }
 
+const fmtCount = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e4 ? `${(n / 1e3).toFixed(0)}k` : `${n}`)
+const ffiNote = (r) => `${r.events} events, none lost; ${r.retried} refusals retried, ${r.eventsPerBatch.toFixed(0)} events/batch, ${r.wakeups} wake-ups`
+
 /** One terminal table per scenario: rate, ratio of ffi-events to it, memory, notes. */
 export function scenarioTable(sc, result) {
-  const rows = CONTENDERS.map(({ id, label }) => {
+  const rows = CONTENDERS.filter(({ id }) => result[id]).map(({ id, label }) => {
     const r = result[id]
     const ratio = id === 'ffi' ? '—' : fmtRatio(result.ffi.rate / r.rate)
     let note = ''
-    if (id === 'ffi') note = `${r.events} events, none lost; ${r.retried} refusals retried, ${r.eventsPerBatch.toFixed(0)} events/batch, ${r.wakeups} wake-ups`
+    if (id === 'ffi') note = ffiNote(r)
     if (id === 'napi' || id === 'worker') note = `${r.events} events queued up front`
     if (id === 'js') note = sc.encoding === 'raw' ? `views of ${r.perCall} payloads, looped` : `decodeMultiple over a sequence of ${r.perCall} payloads, looped`
-    if (id === 'batched') note = `${r.events} events, none lost; ${r.eventsPerBatch.toFixed(0)} events/batch`
+    if (id === 'batched') note = `${r.events} events, none lost; ${r.eventsPerBatch.toFixed(0)} events/batch, largest ${fmtCount(r.peakEvents)}`
+    if (id === 'batchedBounded')
+      note = `batch capped at ${r.maxBytes} B (a full default ring's): ${r.eventsPerBatch.toFixed(0)} events/batch, largest ${fmtCount(r.peakEvents)}; ${r.retried} refusals retried`
+    if (id === 'ffiWide')
+      note = `capacity ${fmtCount(r.capacity)} (${((r.capacity * SLOT_BYTES) / 1e6).toFixed(1)} MB of slots; (e)'s largest batch ${fmtCount(r.sizedFrom)}), high water ${fmtCount(r.highWater)}; ${ffiNote(r)}`
     return [label, fmtRate(r.rate), ratio, fmtMB(r.peakMB), note]
   })
   const o = result.overload
   rows.splice(1, 0, ['ffi-events, overload', fmtRate(o.rate), '', '', `producers flat out, never waiting: ${pct(overloadRefused(o))} of ${fmtRate(o.attemptRate)} attempts refused`])
-  return `── ${scenarioTitle(sc)} ──\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
+  const one = result.ffiOne
+  if (one) rows.splice(2, 0, ['ffi-events, 1 producer', fmtRate(one.rate), fmtRatio(result.ffi.rate / one.rate), fmtMB(one.peakMB), `beside the ${sc.threads}-producer runs; ${ffiNote(one)}`])
+  const others = typeof result.othersCpu === 'number' ? `  (other processes kept ${result.othersCpu.toFixed(2)} CPUs busy meanwhile)` : ''
+  return `── ${scenarioTitle(sc)} ──${others}\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
 }
+
+/** A rate, or '—' for a contender the run lacks. */
+const rateOf = (r) => (r ? fmtRate(r.rate) : '—')
+const ratioOf = (x) => (Number.isNaN(x) ? '—' : fmtRatio(x))
+const mbOf = (r, digits = 0) => (r ? r.peakMB.toFixed(digits) : '—')
 
 function summaryRows(throughput) {
   return throughput.map(({ scenario, result }) => {
     const q = ratios(result)
+    const wide = result.ffiWide
     return [
       String(scenario.threads),
       PAYLOADS.find((p) => p.id === scenario.payload).label,
@@ -62,12 +93,17 @@ function summaryRows(throughput) {
       fmtRate(result.worker.rate),
       fmtRate(result.js.rate),
       fmtRate(result.batched.rate),
+      rateOf(result.batchedBounded),
+      wide ? `${fmtRate(wide.rate)} (${fmtCount(wide.capacity)})` : '—',
       fmtRatio(q.a),
       fmtRatio(q.b),
       fmtRatio(q.c),
       fmtRatio(q.e),
+      ratioOf(q.eBounded),
+      ratioOf(q.eWide),
+      scenario.threads > 1 ? ratioOf(q.one) : '—',
       `${fmtRate(result.overload.rate)} (${pct(overloadRefused(result.overload))})`,
-      `${result.ffi.peakMB.toFixed(1)} / ${result.napi.peakMB.toFixed(0)} / ${result.worker.peakMB.toFixed(0)} / ${result.batched.peakMB.toFixed(0)}`,
+      [mbOf(result.ffi, 1), mbOf(result.napi), mbOf(result.worker), mbOf(result.batched), mbOf(result.batchedBounded, 1), mbOf(wide)].join(' / '),
     ]
   })
 }
@@ -80,35 +116,100 @@ const SUMMARY_HEADERS = [
   '(b) worker',
   '(c) JS-only',
   '(e) batching',
+  '(e) bounded',
+  'ffi ring=(e) (capacity)',
   'ffi/(a)',
   'ffi/(b)',
   'ffi/(c)',
   'ffi/(e)',
+  'ffi/(e) bounded',
+  'ffi ring=(e) / (e)',
+  'N prod / 1 prod',
   'ffi overload (refused)',
-  'peak ΔRSS MB ffi/(a)/(b)/(e)',
+  'peak ΔRSS MB ffi/(a)/(b)/(e)/(e) bounded/ffi ring=(e)',
 ]
-const SUMMARY_ALIGN = ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']
+const SUMMARY_ALIGN = ['r', 'l', ...SUMMARY_HEADERS.slice(2).map(() => 'r')]
 
 export function summaryTable(throughput, md = false) {
   return (md ? markdown : table)(SUMMARY_HEADERS, summaryRows(throughput), SUMMARY_ALIGN)
 }
 
+/**
+ * ffi-events with N producers over 1 producer, per row of N producers:
+ * `side` from the 1-producer run in the same process (rows that have one),
+ * `across` against the 1-producer row of the same payload and listeners
+ * (another process, run minutes apart).
+ */
+export function producerRatios(throughput, threads) {
+  return throughput
+    .filter((t) => t.scenario.threads === threads)
+    .map((t) => {
+      const one = throughput.find(
+        (u) => u.scenario.threads === 1 && u.scenario.payload === t.scenario.payload && u.scenario.listeners === t.scenario.listeners,
+      )
+      return {
+        title: scenarioTitle(t.scenario),
+        side: ratios(t.result).one,
+        across: one ? t.result.ffi.rate / one.result.ffi.rate : NaN,
+      }
+    })
+}
+
+/** One line per producer count: the lowest and median N/1 ratios, side by side and across rows. */
+export function producersSummary(throughput) {
+  const lines = []
+  const describe = (rows, key) => {
+    const xs = rows.filter((r) => !Number.isNaN(r[key]))
+    if (!xs.length) return 'n/a'
+    const sorted = xs.map((r) => r[key]).sort((a, b) => a - b)
+    const worst = xs.reduce((w, r) => (r[key] < w[key] ? r : w))
+    const mid = sorted.length >> 1
+    const med = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    return `lowest ${fmtRatio(worst[key])} (${worst.title}), median ${fmtRatio(med)}, ${sorted.filter((x) => x >= 1).length} of ${sorted.length} rows ≥ 1x`
+  }
+  for (const threads of PRODUCERS.filter((n) => n > 1)) {
+    const rows = producerRatios(throughput, threads)
+    if (!rows.length) continue
+    lines.push(`${threads} producers vs 1, side by side: ${describe(rows, 'side')}; across rows: ${describe(rows, 'across')}`)
+  }
+  return lines.join('\n')
+}
+
+/** The latency rows' contenders, in table order. */
+const LATENCY_LABELS = [
+  ['ffi', 'ffi-events'],
+  ['napi', '(a) napi-rs TSFN'],
+  ['worker', '(b) worker postMessage'],
+]
+
+/** The better peer of a latency row by p99: `{ id, label, p99 }` of (a) or (b). */
+export function bestPeer(result) {
+  const peers = LATENCY_LABELS.filter(([id]) => id !== 'ffi' && result[id])
+  const [id, label] = peers.reduce((best, peer) => (result[peer[0]].p99 < result[best[0]].p99 ? peer : best))
+  return { id, label: label.split(' ')[0], p99: result[id].p99 }
+}
+
+/**
+ * Latency rows: percentiles per contender and rate; "refused" counts ticks a
+ * full ring turned away, "late" ticks the producer stamped an interval or
+ * more after their deadline (their latency is still measured from the
+ * stamp); "ffi p99 / best" is ffi-events' p99 over the better peer's.
+ */
 export function latencyTable(latency, md = false) {
   const rows = []
   for (const { rate, result } of latency) {
-    for (const [id, label] of [
-      ['ffi', 'ffi-events'],
-      ['napi', '(a) napi-rs TSFN'],
-      ['worker', '(b) worker postMessage'],
-    ]) {
+    const best = bestPeer(result)
+    for (const [id, label] of LATENCY_LABELS) {
       const r = result[id]
-      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), `${r.samples}`, `${r.refused ?? r.dropped ?? 0}`])
+      const vsBest = id === 'ffi' ? fmtRatio(r.p99 / best.p99) : ''
+      const late = r.late === undefined ? '—' : `${r.late}`
+      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), vsBest, `${r.samples}`, `${r.refused ?? r.dropped ?? 0}`, late])
     }
   }
   return (md ? markdown : table)(
-    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'samples', 'refused'],
+    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'ffi p99 / best', 'samples', 'refused', 'late'],
     rows,
-    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   )
 }
 
@@ -134,9 +235,12 @@ export function malformedTable(m, md = false) {
     fmtNs(r.perEventNs),
     r.perBadNs === null ? '—' : fmtNs(r.perBadNs),
     r.badVsGood === null ? '—' : `${r.badVsGood.toFixed(1)}x`,
-    r.perBadNs === null ? '—' : `${(r.perBadNs / m.alone.malformedNs).toFixed(2)}x`,
+    r.badVsAlone === null ? '—' : `${r.badVsAlone.toFixed(2)}x`,
   ])
-  const note = `decoding alone in a plain loop: good ${fmtNs(m.alone.goodNs)}, malformed ${fmtNs(m.alone.malformedNs)} (each error caught)`
+  const bad = Object.entries(m.alone.malformedNs)
+    .map(([kind, ns]) => `${kind} ${fmtNs(ns)}`)
+    .join(', ')
+  const note = `decoding alone with cbor-x in a plain loop: good ${fmtNs(m.alone.goodNs)}, malformed ${bad} (each error caught)`
   return `${(md ? markdown : table)(
     ['batch', 'per event', 'per malformed event', 'malformed vs good', 'malformed vs decoding it alone'],
     rows,
@@ -211,23 +315,43 @@ export function targetsTable(targets, md = false) {
 
 // ── SVG: throughput by payload size, log scale, one panel per producer count ──
 
-const COLORS = { ffi: '#d9480f', napi: '#1c7ed6', worker: '#37b24d', js: '#868e96', batched: '#ae3ec9' }
+const COLORS = {
+  ffi: '#d9480f',
+  napi: '#1c7ed6',
+  worker: '#37b24d',
+  js: '#868e96',
+  batched: '#ae3ec9',
+  batchedBounded: '#e599f7',
+  ffiWide: '#ffa94d',
+}
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 export function svgChart(throughput, meta) {
-  const panels = [1, 4]
-    .map((threads) => ({
-      threads,
-      rows: PAYLOADS.map((p) => throughput.find((t) => t.scenario.payload === p.id && t.scenario.threads === threads && t.scenario.listeners === 1)),
-    }))
-    .filter((p) => p.rows.every(Boolean))
+  const panels = PRODUCERS.map((threads) => ({
+    threads,
+    rows: PAYLOADS.map((p) => throughput.find((t) => t.scenario.payload === p.id && t.scenario.threads === threads && t.scenario.listeners === 1)),
+  })).filter((p) => p.rows.every(Boolean))
+  const contenders = CONTENDERS.filter((c) => panels.every((p) => p.rows.every((r) => r.result[c.id])))
   const W = 920
   const panelH = 300
-  const top = 70
   const left = 80
   const right = 20
+  // The legend wraps onto as many lines as it needs, the panels start below it.
+  const legend = []
+  let legendX = left
+  let legendY = 50
+  for (const c of contenders) {
+    const width = 30 + Math.ceil(c.label.length * 6.6)
+    if (legendX + width > W - right && legendX > left) {
+      legendX = left
+      legendY += 18
+    }
+    legend.push(`<rect x="${legendX}" y="${legendY}" width="12" height="12" fill="${COLORS[c.id]}"/><text x="${legendX + 18}" y="${legendY + 10}">${esc(c.label)}</text>`)
+    legendX += width
+  }
+  const top = legendY + 20
   const H = top + panels.length * (panelH + 60) + 20
-  const all = panels.flatMap((p) => p.rows.flatMap((r) => CONTENDERS.map((c) => r.result[c.id].rate)))
+  const all = panels.flatMap((p) => p.rows.flatMap((r) => contenders.map((c) => r.result[c.id].rate)))
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all))))
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))))
   const out = []
@@ -235,12 +359,7 @@ export function svgChart(throughput, meta) {
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`)
   out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">Events delivered to 1 listener per second, by payload (log scale)</text>`)
   out.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(meta)}</text>`)
-  let legendX = left
-  for (const c of CONTENDERS) {
-    const x = legendX
-    out.push(`<rect x="${x}" y="50" width="12" height="12" fill="${COLORS[c.id]}"/><text x="${x + 18}" y="60">${esc(c.label)}</text>`)
-    legendX += 30 + Math.ceil(c.label.length * 6.6)
-  }
+  out.push(...legend)
   panels.forEach((panel, pi) => {
     const y0 = top + 20 + pi * (panelH + 60)
     const plotW = W - left - right
@@ -252,10 +371,10 @@ export function svgChart(throughput, meta) {
       out.push(`<text x="${left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${esc(fmtRate(d).replace(' ', ''))}</text>`)
     }
     const groupW = plotW / PAYLOADS.length
-    const barW = (groupW - 24) / CONTENDERS.length
+    const barW = (groupW - 24) / contenders.length
     panel.rows.forEach((row, gi) => {
       const gx = left + gi * groupW + 12
-      CONTENDERS.forEach((c, ci) => {
+      contenders.forEach((c, ci) => {
         const v = row.result[c.id].rate
         const y = yOf(v)
         const x = gx + ci * barW
