@@ -6,7 +6,9 @@
 // decoding the same payloads laid out as one CBOR sequence (the ceiling),
 // (e) the obvious batching design (a Mutex-guarded growing buffer, one
 // ThreadsafeFunction call per batch, per-event decode in JS;
-// bench/napi-baseline runBatched). Each scenario runs in its own
+// bench/napi-baseline runBatched), and at equal memory both ways: (e) with
+// its batch capped at the bytes of the hub's ring, and the hub with a ring
+// that holds (e)'s largest batch. Each scenario runs in its own
 // child process with every contender interleaved; ratios are taken inside
 // that process. Also: (d) a foreign C library's threads reporting nim-ffi
 // envelopes through hub.nativeSink() vs koffi registered callbacks, with the
@@ -25,7 +27,7 @@ import { cpus, loadavg } from 'node:os'
 import { join, relative } from 'node:path'
 
 import { buildForeign } from '../__test__/fixtures/build.mjs'
-import { BASELINE_DIR, BASELINE_NODE, BENCH_DIR, PAYLOADS, ROOT } from './lib/common.mjs'
+import { BASELINE_DIR, BASELINE_NODE, BENCH_DIR, PAYLOADS, PRODUCERS, ROOT } from './lib/common.mjs'
 import {
   criterionTable,
   fmtRate,
@@ -36,6 +38,8 @@ import {
   malformedTable,
   requestsTable,
   memoryTable,
+  producerRatios,
+  producersSummary,
   ratios,
   scenarioTable,
   scenarioTitle,
@@ -176,6 +180,9 @@ function evaluate(results) {
     ratioTarget('throughput 64 B raw, 1 prod, 1 lis vs (a)', q.a, 12)
     ratioTarget('throughput 64 B raw, 1 prod, 1 lis vs (c)', q.c, 0.4)
     ratioTarget('throughput 64 B raw, 1 prod, 1 lis vs (e)', q.e, 1.2)
+    // (e) at equal memory, both ways (bench/lib/budget.mjs).
+    if (!Number.isNaN(q.eBounded)) ratioTarget("throughput 64 B raw, 1 prod, 1 lis vs (e) at equal memory: (e) capped at the ring's bytes", q.eBounded, 1.2)
+    if (!Number.isNaN(q.eWide)) ratioTarget("throughput 64 B raw, 1 prod, 1 lis vs (e) at equal memory: ffi-events' ring = (e)'s backlog", q.eWide, 1.2)
   }
   // Targets over many rows: the worst row is the measured value.
   const everyRow = (name, rows, required) => {
@@ -196,14 +203,13 @@ function evaluate(results) {
       .map((t) => ({ x: ratios(t.result).e, title: scenarioTitle(t.scenario) })),
     'ffi/(e) ≥ 1x',
   )
+  // ffi-events' 4-producer rate over its 1-producer rate, both run in the
+  // same process (older results: against the 1-producer row).
   everyRow(
     'throughput, 4 producers vs 1 producer, every row',
-    results.throughput
-      .filter((t) => t.scenario.threads === 4)
-      .flatMap((t) => {
-        const one = find(t.scenario.payload, 1, t.scenario.listeners)
-        return one ? [{ x: t.result.ffi.rate / one.result.ffi.rate, title: scenarioTitle(t.scenario) }] : []
-      }),
+    producerRatios(results.throughput, 4)
+      .map((r) => ({ x: Number.isNaN(r.side) ? r.across : r.side, title: r.title }))
+      .filter((r) => !Number.isNaN(r.x)),
     'ffi-events 4 prod / 1 prod ≥ 1x',
   )
   for (const f of results.foreign ?? []) {
@@ -274,7 +280,7 @@ async function main() {
   log(`ffi-events bench (${machine.mode}) · ${machine.nproc} × ${machine.cpu} · Node ${machine.node}`)
   const results = { machine, throughput: [], foreign: [], latency: [], memory: null, criterion: null, targets: [] }
 
-  for (const threads of [1, 4])
+  for (const threads of PRODUCERS)
     for (const payload of PAYLOADS)
       for (const listeners of [1, 8]) {
         const scenario = { payload: payload.id, encoding: payload.encoding, bytes: payload.bytes, threads, listeners }
@@ -325,7 +331,11 @@ async function main() {
     log('\n(criterion producer-cost benchmark skipped: run without --quick, or `cargo bench -p ffi-events --bench emit`)')
   }
 
-  if (results.throughput.length) log(`\n── summary: events/s delivered, ratios ──\n${summaryTable(results.throughput)}`)
+  if (results.throughput.length) {
+    log(`\n── summary: events/s delivered, ratios ──\n${summaryTable(results.throughput)}`)
+    const producers = producersSummary(results.throughput)
+    if (producers) log(`\n── producers: ffi-events with N producers over 1 ──\n${producers}`)
+  }
   results.targets = evaluate(results)
   machine.loadavgAtEnd = loadavg()
   log(`\nload average (1/5/15 min) at start ${machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${machine.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ')} on ${machine.nproc} CPUs`)

@@ -5,13 +5,14 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { BENCH_DIR } from './lib/common.mjs'
-import { criterionTable, foreignTable, latencyTable, memoryTable, summaryTable, targetsTable } from './lib/report.mjs'
+import { criterionTable, foreignTable, latencyTable, memoryTable, producersSummary, summaryTable, targetsTable } from './lib/report.mjs'
 
 const file = process.argv[2] ?? join(BENCH_DIR, 'results', 'results.json')
 const results = JSON.parse(readFileSync(file, 'utf8'))
 const sections = [
   ['Machine', results.machine ? '```\n' + JSON.stringify(results.machine, null, 2) + '\n```' : undefined],
   ['Throughput', results.throughput?.length ? summaryTable(results.throughput, true) : undefined],
+  ['Producers', results.throughput?.length ? producersSummary(results.throughput) || undefined : undefined],
   ['(d) foreign library', results.foreign?.length ? foreignTable(results.foreign, true) : undefined],
   ['Latency', results.latency?.length ? latencyTable(results.latency, true) : undefined],
   ['Memory', results.memory ? memoryTable(results.memory, true) : undefined],

@@ -9,16 +9,19 @@ import {
   BASELINE_NODE,
   CONTENDERS,
   Peak,
+  cpuReading,
   LIB_ROOT,
   gc,
   makeListeners,
   median,
   newState,
   now,
+  othersCpu,
   percentiles,
   require,
   sleep,
 } from './common.mjs'
+import { capacityFor, ringBytes } from './budget.mjs'
 import { foreign } from './foreign.mjs'
 import { malformedCost } from './malformed.mjs'
 import { requests } from './requests.mjs'
@@ -46,10 +49,13 @@ const ENDLESS = 2 ** 52
 // with a bounded ring: on a refusal it yields, then sleeps 50 µs, and emits
 // the same event again. (a) and (b) need no retry: their queues are
 // unbounded, so their producers finish early and memory holds the backlog.
-async function ffiOnce(sc, count) {
+// `options.capacity` gives the hub a larger ring (the row "ring = (e)'s
+// backlog"), `options.threads` overrides the scenario's producer count (the
+// 1-producer run beside a multi-producer row).
+async function ffiOnce(sc, count, options = {}) {
   gc()
   const peak = new Peak()
-  const hub = new EventHub()
+  const hub = new EventHub(options.capacity ? { capacity: options.capacity } : {})
   const state = newState(count)
   for (const fn of makeListeners(sc.encoding, sc.listeners, state, peak)) hub.on('e', fn)
   const s0 = hub.stats()
@@ -57,7 +63,7 @@ async function ffiOnce(sc, count) {
   const burst = sources.burst(hub, {
     name: 'e',
     count,
-    threads: sc.threads,
+    threads: options.threads ?? sc.threads,
     payloadBytes: sc.bytes,
     encoding: sc.encoding,
     onFull: 'retry',
@@ -71,6 +77,8 @@ async function ffiOnce(sc, count) {
     rate: count / seconds,
     events: count,
     seconds,
+    capacity: s1.capacity,
+    highWater: s1.highWater,
     retried: produced.retried,
     eventsPerBatch: (s1.delivered - s0.delivered) / Math.max(1, s1.batches - s0.batches),
     wakeups: s1.wakeups - s0.wakeups,
@@ -257,8 +265,12 @@ async function jsOnce(sc, captured, windowMs) {
 // `decoder.decode` (the hub's decoder options): a CBOR event is the envelope
 // `{ eventType, payload }`, decoded whole, its listeners looked up by
 // `eventType` and called with `.payload`; a raw event's view goes to the
-// listeners as is. Count-based and lossless like (a).
-async function batchedOnce(sc, count) {
+// listeners as is. Count-based and lossless like (a). With
+// `options.maxBytes` the pending batch is capped (the row "(e) bounded"):
+// a producer that finds it full waits as the hub's `onFull: 'retry'`
+// producers do. The largest batch JS got (events, and bytes counted as the
+// cap counts them) is (e)'s backlog.
+async function batchedOnce(sc, count, options = {}) {
   gc()
   const peak = new Peak()
   const state = newState(count)
@@ -266,10 +278,17 @@ async function batchedOnce(sc, count) {
   const L = fns.length
   const routes = new Map([['e', fns]])
   let batches = 0
+  let peakEvents = 0
+  let peakBytes = 0
+  const taken = (buffer, ends) => {
+    batches++
+    if (ends.length > peakEvents) peakEvents = ends.length
+    if (buffer.length + 4 * ends.length > peakBytes) peakBytes = buffer.length + 4 * ends.length
+  }
   const callback =
     sc.encoding === 'raw'
       ? (buffer, ends) => {
-          batches++
+          taken(buffer, ends)
           let start = 0
           for (let k = 0; k < ends.length; k++) {
             const end = ends[k]
@@ -279,7 +298,7 @@ async function batchedOnce(sc, count) {
           }
         }
       : (buffer, ends) => {
-          batches++
+          taken(buffer, ends)
           let start = 0
           for (let k = 0; k < ends.length; k++) {
             const end = ends[k]
@@ -297,11 +316,23 @@ async function batchedOnce(sc, count) {
     payloadBytes: sc.bytes,
     encoding: sc.encoding,
     originNs: process.hrtime.bigint(),
+    maxBytes: options.maxBytes,
   })
   await state.finished
   const seconds = state.tEnd - t0
   const result = await produced
-  return { rate: count / seconds, events: count, seconds, failed: result.failed, eventsPerBatch: count / Math.max(1, batches), peakMB: peak.deltaMB }
+  return {
+    rate: count / seconds,
+    events: count,
+    seconds,
+    failed: result.failed,
+    retried: result.retried ?? 0,
+    maxBytes: options.maxBytes,
+    peakEvents,
+    peakBytes,
+    eventsPerBatch: count / Math.max(1, batches),
+    peakMB: peak.deltaMB,
+  }
 }
 
 // ── a scenario: all contenders, interleaved ────────────────────────────────
@@ -319,11 +350,31 @@ async function throughput(sc, cfg) {
   const napiCount = await calibrate(napiOnce, sc, cfg)
   const workerCount = await calibrate(workerOnce, sc, cfg)
   const batchedCount = await calibrate(batchedOnce, sc, cfg)
-  const runs = { ffi: [], napi: [], worker: [], js: [], batched: [] }
+  // Equal memory, one way: (e)'s pending batch capped at what a full
+  // default ring holds of these events (bench/lib/budget.mjs).
+  let longest = 0
+  for (let j = 0; j < captured.m; j++) longest = Math.max(longest, captured.ends[j] - captured.starts[j])
+  const bounded = { maxBytes: ringBytes(sc.encoding, longest) }
+  const boundedCount = await calibrate((s, n) => batchedOnce(s, n, bounded), sc, cfg)
+  // The other way: the hub's ring sized to hold (e)'s largest batch in a
+  // run as long as the timed ones.
+  const sizing = await batchedOnce(sc, batchedCount)
+  const wide = { capacity: capacityFor(sizing.peakEvents) }
+  const wideCount = await calibrate((s, n) => ffiOnce(s, n, wide), sc, cfg)
+  // A multi-producer row also runs 1 producer, so that N vs 1 is a ratio
+  // taken in one process like the others.
+  const one = sc.threads > 1 ? { threads: 1 } : null
+  const oneCount = one ? await calibrate((s, n) => ffiOnce(s, n, one), sc, cfg) : 0
+  const runs = { ffi: [], napi: [], worker: [], js: [], batched: [], batchedBounded: [], ffiWide: [], ffiOne: [] }
   const overload = []
+  const cpu0 = cpuReading()
   for (let rep = 0; rep < cfg.reps; rep++) {
     runs.ffi.push(await ffiOnce(sc, ffiCount))
     await sleep(20)
+    if (one) {
+      runs.ffiOne.push(await ffiOnce(sc, oneCount, one))
+      await sleep(20)
+    }
     overload.push(await ffiOverload(sc, cfg))
     await sleep(20)
     runs.napi.push(await napiOnce(sc, napiCount))
@@ -334,14 +385,21 @@ async function throughput(sc, cfg) {
     await sleep(20)
     runs.batched.push(await batchedOnce(sc, batchedCount))
     await sleep(20)
+    runs.batchedBounded.push(await batchedOnce(sc, boundedCount, bounded))
+    await sleep(20)
+    runs.ffiWide.push(await ffiOnce(sc, wideCount, wide))
+    await sleep(20)
   }
-  const result = {}
-  for (const { id } of CONTENDERS) {
-    const list = runs[id]
+  const pick = (list) => {
     const rate = median(list.map((r) => r.rate))
     const chosen = list.find((r) => r.rate === rate) ?? list[0]
-    result[id] = { ...chosen, rate, rates: list.map((r) => r.rate), peakMB: Math.max(...list.map((r) => r.peakMB)) }
+    return { ...chosen, rate, rates: list.map((r) => r.rate), peakMB: Math.max(...list.map((r) => r.peakMB)) }
   }
+  const result = { othersCpu: othersCpu(cpu0, cpuReading()) }
+  for (const { id } of CONTENDERS) result[id] = pick(runs[id])
+  result.batched.peakEvents = Math.max(...runs.batched.map((r) => r.peakEvents))
+  result.ffiWide.sizedFrom = sizing.peakEvents
+  if (one) result.ffiOne = pick(runs.ffiOne)
   const overloadRate = median(overload.map((r) => r.rate))
   result.overload = { ...(overload.find((r) => r.rate === overloadRate) ?? overload[0]), rate: overloadRate }
   return result

@@ -1,5 +1,6 @@
 // Shared definitions of the benchmark: payloads, listeners, timing helpers.
 
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -35,9 +36,36 @@ export const CONTENDERS = [
   { id: 'worker', label: '(b) worker postMessage' },
   { id: 'js', label: '(c) JS-only ceiling' },
   { id: 'batched', label: '(e) naive batching' },
+  // At equal memory (bench/lib/budget.mjs), one way and the other.
+  { id: 'batchedBounded', label: "(e) bounded to the ring's bytes" },
+  { id: 'ffiWide', label: "ffi-events, ring = (e)'s backlog" },
 ]
 
+/** Producer threads of the throughput rows. */
+export const PRODUCERS = [1, 2, 4]
+
 export const now = () => Number(process.hrtime.bigint()) / 1e9
+
+/**
+ * CPU seconds the machine has spent busy (all CPUs, from /proc/stat in
+ * USER_HZ = 100 ticks; null where there is none), this process's own CPU
+ * seconds (every thread), and the time: two readings give the CPU other
+ * processes took meanwhile (`othersCpu`).
+ */
+export function cpuReading() {
+  let machine = null
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number)
+    machine = (f.reduce((a, b) => a + b, 0) - f[3] - f[4]) / 100
+  } catch {}
+  const r = process.resourceUsage()
+  return { machine, own: (r.userCPUTime + r.systemCPUTime) / 1e6, wall: now() }
+}
+
+/** CPUs other processes kept busy on average between two `cpuReading()`s (null when unknown). */
+export function othersCpu(a, b) {
+  return a.machine === null || b.machine === null ? null : (b.machine - a.machine - (b.own - a.own)) / (b.wall - a.wall)
+}
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 export const rssBytes = () => process.memoryUsage.rss()
 

@@ -147,10 +147,13 @@ export function producerRatios(throughput, threads) {
       const one = throughput.find(
         (u) => u.scenario.threads === 1 && u.scenario.payload === t.scenario.payload && u.scenario.listeners === t.scenario.listeners,
       )
+      const reps = t.result.ffiOne?.rates ?? []
       return {
         title: scenarioTitle(t.scenario),
         side: ratios(t.result).one,
         across: one ? t.result.ffi.rate / one.result.ffi.rate : NaN,
+        // How far the 1-producer runs of the row spread (fastest / slowest): the noise of one figure.
+        spread: reps.length > 1 ? Math.max(...reps) / Math.min(...reps) : NaN,
       }
     })
 }
@@ -170,7 +173,9 @@ export function producersSummary(throughput) {
   for (const threads of PRODUCERS.filter((n) => n > 1)) {
     const rows = producerRatios(throughput, threads)
     if (!rows.length) continue
-    lines.push(`${threads} producers vs 1, side by side: ${describe(rows, 'side')}; across rows: ${describe(rows, 'across')}`)
+    const spreads = rows.map((r) => r.spread).filter((x) => !Number.isNaN(x)).sort((a, b) => a - b)
+    const spread = spreads.length ? `; the 1-producer runs of a row spread by ${fmtRatio(spreads[spreads.length >> 1])} (fastest / slowest, median row)` : ''
+    lines.push(`${threads} producers vs 1, side by side: ${describe(rows, 'side')}; across rows: ${describe(rows, 'across')}${spread}`)
   }
   return lines.join('\n')
 }

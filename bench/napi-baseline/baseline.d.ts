@@ -13,6 +13,15 @@ export interface BurstOptions {
   encoding: string
   /** `process.hrtime.bigint()` now, for `'tick'` timestamps. */
   originNs: bigint
+  /**
+   * `runBatched` only: the most bytes the pending batch may hold, counted
+   * as each event's bytes plus 4 for its end offset. A producer whose
+   * event does not fit backs off as an ffi-events producer with
+   * `onFull: 'retry'` does (yields, then sleeps 50 µs between tries) and
+   * tries again; a batch always takes one event, however large.
+   * Unbounded when absent.
+   */
+  maxBytes?: number
 }
 
 /**
@@ -20,10 +29,12 @@ export interface BurstOptions {
  * they can; each event's bytes (the CBOR envelope `{ eventType: 'e',
  * payload }` for `'cbor'` and `'tick'`, the payload itself for `'raw'`) are
  * encoded into a reused per-thread buffer, then copied under one `Mutex`
- * into a shared growing batch. The first producer after JS took the batch
- * calls the threadsafe function; `callback(buffer, ends)` gets every event
+ * into a shared batch. The first producer after JS took the batch calls
+ * the threadsafe function; `callback(buffer, ends)` gets every event
  * appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
- * (the first starts at 0). Nothing is dropped: the batch grows as needed.
+ * (the first starts at 0). Nothing is dropped: without `maxBytes` the
+ * batch grows as needed; with it, a producer whose event does not fit
+ * backs off and appends the same bytes again (counted in `retried`).
  * Resolves when every thread has appended its share; `queued` counts the
  * wake-ups napi accepted.
  */
@@ -43,6 +54,11 @@ export interface RunResult {
   queued: number
   /** Calls napi refused (never with an unbounded queue while the env lives). */
   failed: number
+  /**
+   * `runBatched` with `maxBytes`: appends refused because the batch was
+   * full, each followed by a retry.
+   */
+  retried: number
 }
 
 /**

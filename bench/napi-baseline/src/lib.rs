@@ -11,7 +11,11 @@
 //! with one `ThreadsafeFunction` call (later ones see the wake-up pending and
 //! only append). On the JS thread the callback swaps the batch out under the
 //! lock and hands it over as one `Buffer` copied into V8 memory plus a
-//! `Uint32Array` of end offsets; JS slices and decodes each event.
+//! `Uint32Array` of end offsets; JS slices and decodes each event. With
+//! `maxBytes` the batch is bounded: a producer that finds it full backs off
+//! and tries again, as an ffi-events producer with `onFull: 'retry'` does
+//! on a full ring (the same memory budget as the hub's ring, see
+//! `bench/lib/budget.mjs`).
 //!
 //! The payloads are byte for byte the ones the built-in ffi-events sources
 //! produce, so every side does the same work per event:
@@ -62,6 +66,13 @@ pub struct BurstOptions {
     pub encoding: String,
     /// `process.hrtime.bigint()` now, for `'tick'` timestamps.
     pub origin_ns: BigInt,
+    /// `runBatched` only: the most bytes the pending batch may hold, counted
+    /// as each event's bytes plus 4 for its end offset. A producer whose
+    /// event does not fit backs off as an ffi-events producer with
+    /// `onFull: 'retry'` does (yields, then sleeps 50 µs between tries) and
+    /// tries again; a batch always takes one event, however large.
+    /// Unbounded when absent.
+    pub max_bytes: Option<f64>,
 }
 
 /// Options of `runTicker`.
@@ -84,6 +95,9 @@ pub struct RunResult {
     pub queued: f64,
     /// Calls napi refused (never with an unbounded queue while the env lives).
     pub failed: f64,
+    /// `runBatched` with `maxBytes`: appends refused because the batch was
+    /// full, each followed by a retry.
+    pub retried: f64,
 }
 
 #[derive(Serialize)]
@@ -147,6 +161,7 @@ type Resolver = Box<dyn FnOnce(Env) -> Result<RunResult> + Send>;
 struct Progress {
     queued: AtomicU64,
     failed: AtomicU64,
+    retried: AtomicU64,
     threads_left: AtomicUsize,
     deferred: Mutex<Option<JsDeferred<RunResult, Resolver>>>,
 }
@@ -156,6 +171,7 @@ impl Progress {
         Arc::new(Progress {
             queued: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
             threads_left: AtomicUsize::new(threads),
             deferred: Mutex::new(Some(deferred)),
         })
@@ -176,6 +192,7 @@ impl Progress {
         let result = RunResult {
             queued: self.queued.load(Ordering::Acquire) as f64,
             failed: self.failed.load(Ordering::Acquire) as f64,
+            retried: self.retried.load(Ordering::Acquire) as f64,
         };
         let deferred = self
             .deferred
@@ -392,10 +409,17 @@ struct Batches {
 
 impl Batches {
     /// Appends one event; returns whether the caller must wake the JS
-    /// thread, or `None` when the batch cannot take it yet (its offsets
-    /// would pass `u32::MAX`: the JS side must take it first).
-    fn push(&self, event: &[u8]) -> Option<bool> {
+    /// thread, or `None` when the batch cannot take it yet: it holds events
+    /// and this one would take it past `max_bytes` (each event's bytes plus
+    /// 4 for its offset), or its offsets would pass `u32::MAX`. The JS side
+    /// must take the batch first; a wake-up is already on its way, since
+    /// the batch is not empty.
+    fn push(&self, event: &[u8], max_bytes: usize) -> Option<bool> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let held = pending.bytes.len() + 4 * pending.ends.len();
+        if !pending.ends.is_empty() && held + event.len() + 4 > max_bytes {
+            return None;
+        }
         let end = u32::try_from(pending.bytes.len() + event.len()).ok()?;
         pending.bytes.extend_from_slice(event);
         pending.ends.push(end);
@@ -424,14 +448,45 @@ impl Batches {
     }
 }
 
+/// What a producer of (e) does when the batch will not take its event: the
+/// policy of an ffi-events `sources.burst` thread with `onFull: 'retry'` on
+/// a full ring (yield for the first refusals in a row, then sleep between
+/// tries), so that the bounded (e) and the hub wait alike.
+#[derive(Default)]
+struct Backoff {
+    refused_in_a_row: u32,
+}
+
+impl Backoff {
+    /// Refusals in a row answered by yielding before sleeping.
+    const YIELDS: u32 = 16;
+    /// Sleep between tries after that.
+    const SLEEP: Duration = Duration::from_micros(50);
+
+    fn refused(&mut self) {
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row <= Self::YIELDS {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Self::SLEEP);
+        }
+    }
+
+    fn taken(&mut self) {
+        self.refused_in_a_row = 0;
+    }
+}
+
 /// Contender (e): emits `count` events from `threads` threads as fast as
 /// they can; each event's bytes (the CBOR envelope `{ eventType: 'e',
 /// payload }` for `'cbor'` and `'tick'`, the payload itself for `'raw'`) are
 /// encoded into a reused per-thread buffer, then copied under one `Mutex`
-/// into a shared growing batch. The first producer after JS took the batch
-/// calls the threadsafe function; `callback(buffer, ends)` gets every event
+/// into a shared batch. The first producer after JS took the batch calls
+/// the threadsafe function; `callback(buffer, ends)` gets every event
 /// appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
-/// (the first starts at 0). Nothing is dropped: the batch grows as needed.
+/// (the first starts at 0). Nothing is dropped: without `maxBytes` the
+/// batch grows as needed; with it, a producer whose event does not fit
+/// backs off and appends the same bytes again (counted in `retried`).
 /// Resolves when every thread has appended its share; `queued` counts the
 /// wake-ups napi accepted.
 #[napi(ts_return_type = "Promise<RunResult>")]
@@ -445,6 +500,15 @@ pub fn run_batched<'env>(
     options: BurstOptions,
 ) -> Result<Object<'env>> {
     let (encoding, count) = burst_plan(&options)?;
+    let max_bytes = match options.max_bytes {
+        None => usize::MAX,
+        Some(max) if max.is_finite() && max >= 1.0 && max.fract() == 0.0 => max as usize,
+        Some(max) => {
+            return Err(invalid(format!(
+                "maxBytes must be a positive integer, got {max}"
+            )))
+        }
+    };
     let batches = Arc::new(Batches::default());
     let taker = batches.clone();
     let tsfn: Arc<BatchFn> = Arc::new(
@@ -466,6 +530,8 @@ pub fn run_batched<'env>(
             .spawn(move || {
                 let data = vec![0u8; payload_bytes];
                 let mut scratch = Vec::with_capacity(payload_bytes + 64);
+                let mut backoff = Backoff::default();
+                let mut retried = 0u64;
                 let mut i = 0;
                 while i < share {
                     scratch.clear();
@@ -487,19 +553,27 @@ pub fn run_batched<'env>(
                             scratch = encode_into(scratch, &envelope(&tick));
                         }
                     }
-                    match batches.push(&scratch) {
-                        Some(true) => {
-                            let status = tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-                            progress.record(status);
-                        }
-                        Some(false) => {}
-                        None => {
-                            std::thread::yield_now();
-                            continue;
+                    // The same bytes again until the batch takes them.
+                    loop {
+                        match batches.push(&scratch, max_bytes) {
+                            Some(wake) => {
+                                if wake {
+                                    let status =
+                                        tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+                                    progress.record(status);
+                                }
+                                backoff.taken();
+                                break;
+                            }
+                            None => {
+                                retried += 1;
+                                backoff.refused();
+                            }
                         }
                     }
                     i += 1;
                 }
+                progress.retried.fetch_add(retried, Ordering::Relaxed);
                 drop(tsfn);
                 progress.finish_thread();
             });
