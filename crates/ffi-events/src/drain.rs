@@ -278,3 +278,118 @@ impl Hub {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{DrainLimits, EmitError, Filter, Hub, HubConfig, Lane, FLAG_MORE, HEADER_BYTES};
+
+    fn hub(capacity: usize) -> Hub {
+        Hub::new(HubConfig {
+            capacity,
+            stall_timeout: None,
+            ..HubConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn u32_at(buf: &[u8], at: usize) -> u32 {
+        u32::from_le_bytes(buf[at..at + 4].try_into().unwrap())
+    }
+
+    #[test]
+    fn events_past_max_bytes_stay_claimed_queued_and_come_first_next_time() {
+        let hub = hub(4);
+        hub.registry().add(Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        for i in 0..4u8 {
+            emitter.emit_raw("e", &[i; 10]).unwrap();
+        }
+        let limits = DrainLimits {
+            max_bytes: 15,
+            ..DrainLimits::default()
+        };
+        let mut out = Vec::new();
+        let first = hub.drain(&mut out, limits);
+        assert_eq!(
+            first.events, 2,
+            "the byte limit is checked before each event"
+        );
+        assert!(first.more, "claimed events remain");
+        assert_eq!(hub.stats().queued, 2);
+        // The two claimed slots are still taken: two more fit, not four.
+        for i in 4..6u8 {
+            emitter.emit_raw("e", &[i; 10]).unwrap();
+        }
+        assert!(matches!(
+            emitter.emit_raw("e", &[9; 10]),
+            Err(EmitError::Full { .. })
+        ));
+        let second = hub.drain(&mut out, DrainLimits::default());
+        // With the refusal's `not_responding` before them and `responding`
+        // after them.
+        assert_eq!(second.events, 6);
+        let names: Vec<&str> = out[2..].iter().map(|e| e.name()).collect();
+        assert_eq!(names, ["not_responding", "e", "e", "e", "e", "responding"]);
+        out.retain(|e| e.name() == "e");
+        let firsts: Vec<u8> = out.iter().map(|e| e.bytes()[0]).collect();
+        assert_eq!(firsts, vec![0, 1, 2, 3, 4, 5]);
+        assert_eq!(hub.stats().queued, 0);
+    }
+
+    #[test]
+    fn drain_batch_writes_what_drain_takes_with_routes_and_leaves_out_the_unheard() {
+        let hub = hub(16);
+        let a = hub.registry().add(Filter::Name("a".into())).unwrap();
+        let emitter = hub.emitter();
+        emitter.emit_raw("a", &[1]).unwrap();
+        emitter.emit_raw("nobody", &[2]).unwrap();
+        emitter.emit("a", &3u8).unwrap();
+        let mut buffer = Vec::new();
+        let drained = hub
+            .drain_batch(DrainLimits::default(), |len| {
+                buffer.resize(len, 0xee);
+                Ok::<_, ()>(&mut buffer[..])
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(drained.events, 2);
+        assert_eq!([u32_at(&buffer, 0), u32_at(&buffer, 4)], [2, 1], "n, k");
+        assert_eq!(u32_at(&buffer, 8) & FLAG_MORE, 0);
+        let tags = HEADER_BYTES + 12 * 2;
+        assert_eq!(u32_at(&buffer, tags) & 7, Lane::Raw as u32);
+        assert_eq!(u32_at(&buffer, tags + 4) & 7, Lane::Cbor as u32);
+        let route = HEADER_BYTES + 16 * 2 + 8;
+        let id = f64::from_le_bytes(buffer[route..route + 8].try_into().unwrap());
+        assert_eq!(id, a.get() as f64);
+        assert_eq!(
+            &buffer[route + 8..],
+            &[b'a', 1, 3],
+            "the name, then the payloads"
+        );
+        let stats = hub.stats();
+        assert_eq!((stats.delivered, stats.unheard, stats.queued), (3, 1, 0));
+        assert!(hub
+            .drain_batch(DrainLimits::default(), |_| Err(()))
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn a_batch_that_cannot_be_allocated_is_counted_discarded_and_frees_its_slots() {
+        let hub = hub(2);
+        hub.registry().add(Filter::Any).unwrap();
+        let emitter = hub.emitter();
+        emitter.emit_raw("e", &[1]).unwrap();
+        emitter.emit_raw("e", &[2]).unwrap();
+        assert_eq!(
+            hub.drain_batch(DrainLimits::default(), |_| Err("no memory")),
+            Err("no memory")
+        );
+        let stats = hub.stats();
+        assert_eq!((stats.delivered, stats.discarded, stats.queued), (0, 2, 0));
+        emitter.emit_raw("e", &[3]).unwrap();
+        emitter.emit_raw("e", &[4]).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(hub.drain(&mut out, DrainLimits::default()).events, 2);
+    }
+}
