@@ -92,6 +92,10 @@ pub struct Event {
     data: Data,
 }
 
+/// Room left after a large piece of an event's bytes for the rest of the
+/// payload (closing items, later small fields) before the vector grows.
+const LARGE_TAIL_BYTES: usize = 64;
+
 /// cbor4ii's output into an event's bytes.
 struct DataWriter<'a>(&'a mut Data);
 
@@ -111,6 +115,13 @@ impl enc::Write for DataWriter<'_> {
             if outgrown.spilled() {
                 spare::give(outgrown.into_vec());
             }
+        } else if len > data.capacity() && input.len() >= data.len() {
+            // One large piece past the spare sizes (a byte string's
+            // contents): take what it needs and a little for the items after
+            // it. Letting the vector double left a 64 KiB payload holding
+            // 128 KiB for as long as it was queued, and at that size glibc
+            // maps and unmaps each one.
+            data.reserve_exact(input.len() + LARGE_TAIL_BYTES);
         }
         data.extend_from_slice(input);
         Ok(())
@@ -354,5 +365,32 @@ mod tests {
             .unwrap()
             .is_inline());
         assert!(!Event::raw("frame", &[0; INLINE_BYTES]).is_inline());
+    }
+
+    #[test]
+    fn a_large_serialized_payload_holds_about_its_size_not_double() {
+        #[derive(Serialize)]
+        struct Blob<'a> {
+            #[serde(with = "serde_bytes")]
+            data: &'a [u8],
+            after: u32,
+        }
+        for size in [4096, 65536, 1 << 20] {
+            let data = vec![7u8; size];
+            let event = Event::cbor(
+                "blob",
+                &Blob {
+                    data: &data,
+                    after: 9,
+                },
+            )
+            .unwrap();
+            let held = event.data.capacity();
+            assert!(
+                held <= event.data.len() + LARGE_TAIL_BYTES,
+                "{size} B payload: {held} B held for {} B",
+                event.data.len()
+            );
+        }
     }
 }
