@@ -17,12 +17,12 @@ import {
   newState,
   now,
   othersCpu,
-  percentiles,
   require,
   sleep,
 } from './common.mjs'
 import { capacityFor, ringBytes } from './budget.mjs'
 import { foreign } from './foreign.mjs'
+import { latency } from './latency.mjs'
 import { malformedCost } from './malformed.mjs'
 import { requests } from './requests.mjs'
 
@@ -408,74 +408,6 @@ async function throughput(sc, cfg) {
   const overloadRate = median(overload.map((r) => r.rate))
   result.overload = { ...(overload.find((r) => r.rate === overloadRate) ?? overload[0]), rate: overloadRate }
   return result
-}
-
-// ── latency ────────────────────────────────────────────────────────────────
-
-/** Calls `record(at, t)` per tick, `t` read first thing at listener entry. */
-function latencyCollector(count, warmup) {
-  const samples = new Float64Array(count)
-  const state = newState(count)
-  let k = 0
-  const listener = (tick) => {
-    const t = process.hrtime.bigint()
-    const at = typeof tick.at === 'bigint' ? tick.at : BigInt(tick.at)
-    samples[k++] = Number(t - at)
-    if (k === count) state.done()
-  }
-  const result = (extra = {}) => ({ ...percentiles(samples.subarray(Math.min(warmup, k >> 1), k)), received: k, ...extra })
-  return { listener, state, result }
-}
-
-const settle = (state, ms) => Promise.race([state.finished, sleep(ms)])
-
-async function latencyFfi(rate, count, warmup) {
-  const hub = new EventHub()
-  const c = latencyCollector(count, warmup)
-  hub.on('tick', c.listener)
-  sources.ticker(hub, { name: 'tick', intervalMs: 1e3 / rate, count })
-  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
-  const stats = hub.stats()
-  await hub.close()
-  return c.result({ refused: stats.refused })
-}
-
-async function latencyNapi(rate, count, warmup) {
-  const c = latencyCollector(count, warmup)
-  const produced = baseline.runTicker((buf) => c.listener(decoder.decode(buf)), {
-    intervalMs: 1e3 / rate,
-    count,
-    originNs: process.hrtime.bigint(),
-  })
-  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
-  await produced
-  return c.result({ refused: 0 })
-}
-
-async function latencyWorker(rate, count, warmup) {
-  const [worker] = await startWorkers(1)
-  const c = latencyCollector(count, warmup)
-  worker.on('message', c.listener)
-  worker.postMessage({ mode: 'ticker', intervalMs: 1e3 / rate, count })
-  await settle(c.state, (count / rate) * 1e3 * 2 + 2000)
-  await worker.terminate()
-  return c.result({ refused: 0 })
-}
-
-async function latency(job) {
-  const count = Math.round(job.rate * job.seconds)
-  const warmup = Math.min(Math.round(job.rate * 0.05), count >> 2)
-  const out = {}
-  for (const [id, fn] of [
-    ['ffi', latencyFfi],
-    ['napi', latencyNapi],
-    ['worker', latencyWorker],
-  ]) {
-    gc()
-    await sleep(50)
-    out[id] = await fn(job.rate, count, warmup)
-  }
-  return out
 }
 
 // ── memory: 10 million events through one hub ──────────────────────────────

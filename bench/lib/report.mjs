@@ -1,7 +1,7 @@
 // Tables (terminal and Markdown) and the SVG chart. No dependencies.
 
 import { SLOT_BYTES } from './budget.mjs'
-import { CONTENDERS, PAYLOADS, PRODUCERS } from './common.mjs'
+import { CONTENDERS, PAYLOADS, PRODUCERS, median } from './common.mjs'
 
 export const fmtRate = (r) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)} M/s` : r >= 1e3 ? `${(r / 1e3).toFixed(1)} k/s` : `${r.toFixed(0)} /s`)
 export const fmtRatio = (x) => (Number.isFinite(x) ? `${x >= 10 ? x.toFixed(1) : x.toFixed(2)}x` : 'n/a')
@@ -195,10 +195,14 @@ export function bestPeer(result) {
 }
 
 /**
- * Latency rows: percentiles per contender and rate; "refused" counts ticks a
- * full ring turned away, "late" ticks the producer stamped an interval or
- * more after their deadline (their latency is still measured from the
- * stamp); "ffi p99 / best" is ffi-events' p99 over the better peer's.
+ * Latency rows: percentiles per contender and rate over all its slices;
+ * "slice p99 (median)" is the median of its slices' own p99s (the figure a
+ * burst of load from elsewhere moves least); "refused" counts ticks a full
+ * ring turned away, "late" ticks the producer stamped an interval or more
+ * after their deadline (their latency is still measured from the stamp),
+ * "sends ≥ 50 µs" the transport calls on the producer's thread that took
+ * that long (and the longest); "ffi p99 / best" is ffi-events' p99 over the
+ * better peer's.
  */
 export function latencyTable(latency, md = false) {
   const rows = []
@@ -208,13 +212,15 @@ export function latencyTable(latency, md = false) {
       const r = result[id]
       const vsBest = id === 'ffi' ? fmtRatio(r.p99 / best.p99) : ''
       const late = r.late === undefined ? '—' : `${r.late}`
-      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), vsBest, `${r.samples}`, `${r.refused ?? r.dropped ?? 0}`, late])
+      const slice = r.sliceP99?.length ? fmtUs(median(r.sliceP99)) : '—'
+      const slow = r.slowSends === undefined ? '—' : `${r.slowSends} (max ${fmtUs(r.maxSendUs)})`
+      rows.push([`${rate.toLocaleString('en-US')}/s`, label, fmtUs(r.p50), fmtUs(r.p99), fmtUs(r.p999), fmtUs(r.max), slice, vsBest, `${r.samples}`, `${r.refused ?? r.dropped ?? 0}`, late, slow])
     }
   }
   return (md ? markdown : table)(
-    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'ffi p99 / best', 'samples', 'refused', 'late'],
+    ['rate', 'contender', 'p50', 'p99', 'p99.9', 'max', 'slice p99 (median)', 'ffi p99 / best', 'samples', 'refused', 'late', 'sends ≥ 50 µs'],
     rows,
-    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['r', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   )
 }
 

@@ -1,5 +1,6 @@
-// Contender (b): a worker thread producing the same payloads as the native
-// sources and posting each one as its own message (structured clone).
+// Contender (b) of the throughput rows: a worker thread producing the same
+// payloads as the native sources and posting each one as its own message
+// (structured clone). The latency rows' worker is worker-paced.mjs.
 
 import { parentPort } from 'node:worker_threads'
 
@@ -23,22 +24,4 @@ function burst({ thread, count, encoding, payloadBytes }) {
   }
 }
 
-/** Paced like the native ticker: sleep until 500 µs before the deadline, then spin. */
-function ticker({ intervalMs, count }) {
-  const cell = new Int32Array(new SharedArrayBuffer(4))
-  const interval = BigInt(Math.round(intervalMs * 1e6))
-  const spin = 500_000n
-  const start = process.hrtime.bigint()
-  for (let n = 0; n < count; n++) {
-    const deadline = start + interval * BigInt(n)
-    const ahead = deadline - process.hrtime.bigint()
-    if (ahead > spin) Atomics.wait(cell, 0, 0, Number(ahead - spin) / 1e6)
-    while (process.hrtime.bigint() < deadline);
-    parentPort.postMessage({ n, at: process.hrtime.bigint() })
-  }
-}
-
-parentPort.once('message', (job) => {
-  if (job.mode === 'ticker') ticker(job)
-  else burst(job)
-})
+parentPort.once('message', burst)

@@ -31,10 +31,18 @@
 //! (the bytes `ffi_events::encode_envelope` makes, which is what the hub
 //! hands an `onRaw` listener), raw payloads as they are.
 //!
+//! The latency rows' producers (`paced.rs`): one paced `{ n, at }` ticker
+//! (`pacer.rs`) feeding an ffi-events hub through its C entry
+//! (`runPacedSink`), (a) through a `ThreadsafeFunction` (`runPacedTsfn`),
+//! and (b) on a worker's own thread (`PacedTicks`).
+//!
 //! This crate is not shipped; it is built into `bench/napi-baseline/` by
 //! `bench/index.mjs`.
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod paced;
+pub mod pacer;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,18 +81,6 @@ pub struct BurstOptions {
     /// tries again; a batch always takes one event, however large.
     /// Unbounded when absent.
     pub max_bytes: Option<f64>,
-}
-
-/// Options of `runTicker`.
-#[napi(object)]
-#[derive(Debug)]
-pub struct TickerOptions {
-    /// Period in milliseconds (0.01 is 100,000 events/s).
-    pub interval_ms: f64,
-    /// Ticks to emit.
-    pub count: f64,
-    /// `process.hrtime.bigint()` now.
-    pub origin_ns: BigInt,
 }
 
 /// What the producers did.
@@ -307,70 +303,6 @@ pub fn run_burst<'env>(
             .map_err(|e| Error::from_reason(format!("could not start a thread: {e}")))?;
     }
     Ok(promise)
-}
-
-/// Emits `{ n, at }` every `intervalMs` from one thread, one
-/// `ThreadsafeFunction` call per tick, paced exactly like the ffi-events
-/// ticker (sleep, then spin the last 500 µs).
-#[napi(ts_return_type = "Promise<RunResult>")]
-pub fn run_ticker<'env>(
-    env: &'env Env,
-    callback: Function<'_, Buffer, Unknown<'static>>,
-    options: TickerOptions,
-) -> Result<Object<'env>> {
-    if !(options.interval_ms.is_finite() && options.interval_ms >= 0.0) {
-        return Err(invalid(format!(
-            "intervalMs must be a finite number >= 0, got {}",
-            options.interval_ms
-        )));
-    }
-    let count = count_of(options.count)?;
-    let tsfn: EventFn = callback
-        .build_threadsafe_function::<Buffer>()
-        .callee_handled::<false>()
-        .build()?;
-    let clock = Clock::new(&options.origin_ns);
-    let interval = Duration::from_secs_f64(options.interval_ms / 1000.0);
-    let (deferred, promise) = env.create_deferred::<RunResult, Resolver>()?;
-    let progress = Progress::new(1, deferred);
-    std::thread::Builder::new()
-        .name("baseline-ticker".into())
-        .spawn(move || {
-            let start = Instant::now();
-            for n in 0..count {
-                let offset = interval.as_nanos().saturating_mul(u128::from(n));
-                let deadline =
-                    start + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX));
-                sleep_until(deadline);
-                let bytes = encode(
-                    &Tick {
-                        n,
-                        at: clock.now_ns(),
-                    },
-                    24,
-                );
-                let status =
-                    tsfn.call(Buffer::from(bytes), ThreadsafeFunctionCallMode::NonBlocking);
-                progress.record(status);
-            }
-            drop(tsfn);
-            progress.finish_thread();
-        })
-        .map_err(|e| Error::from_reason(format!("could not start a thread: {e}")))?;
-    Ok(promise)
-}
-
-/// The ffi-events ticker's pacing: sleep until 500 µs before the deadline,
-/// then yield-spin.
-fn sleep_until(deadline: Instant) {
-    const SPIN: Duration = Duration::from_micros(500);
-    let now = Instant::now();
-    if deadline > now + SPIN {
-        std::thread::sleep(deadline - SPIN - now);
-    }
-    while Instant::now() < deadline {
-        std::thread::yield_now();
-    }
 }
 
 // ── (e) the obvious batching design ────────────────────────────────────────
