@@ -25,13 +25,15 @@
 // either fence both reads may miss (store buffering) and an event would sit
 // in the ring with nobody woken for it.
 //
-// Dropping the producer's fence was tried: a push's tail update in
-// crossbeam-queue is itself `SeqCst`, so with a `SeqCst` read of the flag the
-// total order of `SeqCst` operations gives the same either-or (loom agreed).
-// It was not kept: it rests on an ordering inside crossbeam-queue that is not
-// part of its API (an exact version pin, which embedders cannot live with),
-// and it saved nothing measurable: the wait for the event's cache lines that
-// the fence exposed moved to the next locked instruction, the gate's exit.
+// Dropping the producer's fence was tried when the ring was crossbeam-queue's
+// `ArrayQueue`: a push's tail update there is itself `SeqCst`, so with a
+// `SeqCst` read of the flag the total order of `SeqCst` operations gives the
+// same either-or (loom agreed). It was not kept: it rested on an ordering
+// inside crossbeam-queue that is not part of its API, and it saved nothing
+// measurable: the wait for the event's cache lines that the fence exposed
+// moved to the next locked instruction, the gate's exit. The ring is now
+// `ring.rs`, whose tail CAS is `SeqCst` too; the fence stays, so the
+// handshake does not depend on it.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 
