@@ -245,11 +245,19 @@ export class Dispatcher {
     return this.#runValues[i - this.#runFrom]
   }
 
-  /** Whether event `i` belongs in a run of cbor-x decodes (see `#decodeCbor`). */
+  /**
+   * Whether event `i` can join a run of cbor-x decodes (see `#decodeCbor`).
+   * An event whose name has a compiled decoder ends the run without being
+   * decoded here: it is decoded once, by that decoder, when its turn comes
+   * (and starts a run of its own if its payload does not match).
+   */
   #runs(batch: Batch, i: number): boolean {
-    if (batch.lane(i) !== LANE_CBOR || !batch.selfContained(i) || !this.#route(batch, i).decodes) return false
-    const decode = this.#templateOf(batch, i).decoder
-    return decode === undefined || decode(batch.bytes, batch.dataView, batch.buffer, batch.start(i), batch.end(i)) === MISMATCH
+    return (
+      batch.lane(i) === LANE_CBOR &&
+      batch.selfContained(i) &&
+      this.#route(batch, i).decodes &&
+      this.#templateOf(batch, i).decoder === undefined
+    )
   }
 
   /**

@@ -43,11 +43,7 @@ pub(crate) struct DrainState {
 impl DrainState {
     /// Plans `event` into the batch when anyone hears it (or `always`).
     fn keep(&mut self, event: &Event, always: bool, routes: &Routes<'_>) -> bool {
-        let Some(index) = self.encoder.name_index(event.name_bytes(), always, routes) else {
-            return false;
-        };
-        self.encoder.push(index, event.bytes().len());
-        true
+        plan_event(&mut self.encoder, event, always, routes)
     }
 
     /// Plans one of the drain's other events; it is always delivered.
@@ -61,15 +57,26 @@ impl DrainState {
     fn keep_liveness(&mut self, liveness: &Liveness, routes: &Routes<'_>) {
         let from = self.extras.len();
         liveness.take_pending(&mut self.extras);
-        for i in from..self.extras.len() {
-            let index = self
-                .encoder
-                .name_index(self.extras[i].name_bytes(), true, routes);
-            let index = index.unwrap_or_default();
-            self.encoder.push(index, self.extras[i].bytes().len());
+        for event in &self.extras[from..] {
+            plan_event(&mut self.encoder, event, true, routes);
             self.items.push(Item::Extra);
         }
     }
+}
+
+/// Adds `event` to the batch `encoder` plans when anyone hears its name (or
+/// `always`); whether it was added.
+fn plan_event(
+    encoder: &mut BatchEncoder,
+    event: &Event,
+    always: bool,
+    routes: &Routes<'_>,
+) -> bool {
+    let Some(index) = encoder.name_index(event.name_bytes(), always, routes) else {
+        return false;
+    };
+    encoder.push(index, event.bytes().len());
+    true
 }
 
 impl Shared {
