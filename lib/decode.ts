@@ -33,6 +33,23 @@ export function quietTypeError(message: string): TypeError {
   }
 }
 
+const faultCauses = new Map<string, TypeError>()
+
+/**
+ * The `cause` of a report about a payload the native scan found malformed:
+ * one frozen, stackless `TypeError` per reason (a fixed set), shared by
+ * every such report. Nothing threw, so there is nothing event-specific to
+ * keep, and building an error per event would cost as much as the report.
+ */
+export function faultCause(reason: string): TypeError {
+  let cause = faultCauses.get(reason)
+  if (cause === undefined) {
+    cause = Object.freeze(quietTypeError(reason))
+    faultCauses.set(reason, cause)
+  }
+  return cause
+}
+
 /** `bytes` as UTF-8 text (invalid sequences become U+FFFD). */
 export function utf8(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')

@@ -2,7 +2,7 @@
 // native registry, one decode per event for all decoding listeners, error
 // isolation per listener and per event, and reports to `onError`.
 
-import { decoder, quietErrors, quietTypeError } from './decode'
+import { decoder, faultCause, quietErrors, quietTypeError } from './decode'
 
 import { Batch, LANE_CBOR, LANE_JSON, LANE_MALFORMED, LANE_NATIVE_ERROR, LANE_RAW, LANE_REPLY, LANE_REPORTS_LOST } from './batch'
 import { MISMATCH, Template } from './templates'
@@ -467,7 +467,7 @@ export class Dispatcher {
     if (fault !== undefined) {
       // The native scan found it malformed: cbor-x is not asked (a payload
       // nested 100,000 deep would cost it a stack overflow).
-      cause = quietTypeError(fault)
+      cause = faultCause(fault)
     } else {
       try {
         return this.#decodeCbor(batch, i)

@@ -20,7 +20,7 @@ const LEARN_AFTER = 4
 const JUDGE_AFTER = 64
 /** Nesting the templates follow (deeper payloads are left to cbor-x). */
 const MAX_DEPTH = 8
-/** Map pairs and array items a template follows (one-byte heads only). */
+/** Map pairs and array items a template follows. */
 const MAX_ITEMS = 23
 
 /** One event name's template: learning, compiled, or given up. */
@@ -71,7 +71,9 @@ export class Template {
 
 // ── shapes ─────────────────────────────────────────────────────────────────
 // A shape is a string: `{k1:v1,k2:v2}` for a map (keys as hex of their
-// ASCII bytes), `[v1,v2]` for an array, and for a value: `u` unsigned
+// ASCII bytes), `[v1,v2]` for an array (either opened with `#1`, `#2` or
+// `#4` when its count is written in that many bytes after the head byte),
+// and for a value: `u` unsigned
 // integer of up to 4 bytes, `U` unsigned 8-byte, `n`/`N` the same negative,
 // `h`/`f`/`d` float16/32/64, `b` boolean, `z` null, `x` undefined, `s` ASCII
 // text of up to 4-byte length.
@@ -107,9 +109,17 @@ function shapeItem(u8: Uint8Array, at: number, end: number, depth: number, out: 
     }
     case 4:
     case 5: {
-      if (info > MAX_ITEMS) return -1
+      // The count's head may be wider than it needs (cbor-x writes a map's
+      // count in two bytes): the shape keeps its width, so that the
+      // compiled decoder checks the same head bytes.
+      const width = argumentWidth(info)
+      if (width < 0 || info === 27 || at + width > end) return -1
+      const count = readArgument(u8, at, info)
+      if (count > MAX_ITEMS) return -1
+      at += width
       out.push(major === 4 ? '[' : '{')
-      for (let i = 0; i < info; i++) {
+      if (width > 0) out.push(`#${width}`)
+      for (let i = 0; i < count; i++) {
         if (i > 0) out.push(',')
         if (major === 5) {
           // Keys: short ASCII text, never `__proto__` (cbor-x renames it).
@@ -193,6 +203,13 @@ export function float16(byte0: number, byte1: number): number {
   return f32[0]
 }
 
+/** The check of a container's head: major type `major`, `count` items, the count in `countWidth` bytes after the head byte (0: in the head byte). */
+function headCheck(major: number, count: number, countWidth: number): string {
+  const bytes = [(major << 5) | (countWidth === 0 ? count : 24 + Math.log2(countWidth))]
+  for (let i = countWidth - 1; i >= 0; i--) bytes.push(Math.floor(count / 256 ** i) % 256)
+  return `if (p + ${bytes.length} > e${bytes.map((byte, i) => ` || u8[p + ${i}] !== ${byte}`).join('')}) return M; p += ${bytes.length}`
+}
+
 /** Generates the decoder of `shape` (see `shapeOf`). */
 export function compile(shape: string): CompiledDecoder {
   let next = 0
@@ -254,8 +271,13 @@ export function compile(shape: string): CompiledDecoder {
     const close = open === '[' ? ']' : '}'
     const parts: string[] = []
     let heads = 0
-    // The head byte is known once the items are counted: a placeholder now.
-    emit(`if (p >= e || u8[p++] !== HEAD_${v}) return M;`)
+    let countWidth = 0
+    if (shape[at] === '#') {
+      countWidth = Number(shape[at + 1])
+      at += 2
+    }
+    // The head's bytes are known once the items are counted: a placeholder now.
+    emit(`HEAD_${v}`)
     while (shape[at] !== close) {
       if (heads > 0) at++ // ','
       let key: string | undefined
@@ -271,7 +293,7 @@ export function compile(shape: string): CompiledDecoder {
       heads++
     }
     at++ // close
-    code = code.replace(`HEAD_${v}`, String((open === '[' ? 0x80 : 0xa0) | heads))
+    code = code.replace(`HEAD_${v}`, headCheck(open === '[' ? 4 : 5, heads, countWidth))
     if (open === '[') {
       emit(`const ${v} = [${items.map((item) => item.value).join(', ')}]`)
     } else {
