@@ -49,7 +49,7 @@ function head(major: number, value: number | bigint, width?: 0 | 1 | 2 | 4 | 8):
   return out
 }
 
-type Kind = 'u' | 'n' | 'U' | 'N' | 'h' | 'f' | 'd' | 'b' | 'z' | 'x' | 's' | 'map' | 'array'
+type Kind = 'u' | 'n' | 'U' | 'N' | 'h' | 'f' | 'd' | 'b' | 'z' | 'x' | 's' | 'y' | 'map' | 'array'
 interface Shape {
   kind: Kind
   keys?: string[]
@@ -59,7 +59,7 @@ interface Shape {
 }
 
 function randomShape(rand: () => number, depth: number): Shape {
-  const kinds: Kind[] = ['u', 'n', 'U', 'N', 'h', 'f', 'd', 'b', 'z', 'x', 's']
+  const kinds: Kind[] = ['u', 'n', 'U', 'N', 'h', 'f', 'd', 'b', 'z', 'x', 's', 'y']
   if (depth < 3 && rand() < 0.35) {
     const count = Math.floor(rand() * 5)
     const countWidth = rand() < 0.7 ? 0 : ([1, 2, 4] as const)[Math.floor(rand() * 3)]
@@ -110,6 +110,10 @@ function encode(shape: Shape, rand: () => number): number[] {
     case 's': {
       const n = pick([0, 1, 5, 23, 24, 40, 300])
       return [...head(3, n), ...ascii(rand, n)]
+    }
+    case 'y': {
+      const n = pick([0, 1, 23, 24, 64, 300])
+      return [...head(2, n), ...Array.from({ length: n }, () => Math.floor(rand() * 256))]
     }
     case 'map':
       return [
@@ -274,4 +278,21 @@ test('through a hub: compiled and cbor-x decodes mixed in one batch give every e
   t.true(compared > 2000)
   // The mix went through compiled decoders, not only through cbor-x.
   t.true(hub.stats().compiledDecodes - compiledBefore > 2000)
+})
+
+test('a byte string decodes to a copy of its own, as cbor-x copies it, never a view of the batch', (t) => {
+  const payload = Uint8Array.from([0xa1, 0x61, 0x64, 0x58, 30, ...Array.from({ length: 30 }, (_, i) => i + 1)])
+  const shape = shapeOf(payload, 0, payload.length)
+  if (shape === undefined) return t.fail('a map with a byte string is not templated')
+  const batch = new Uint8Array(100)
+  batch.set(payload, 11)
+  const value = compile(shape)(batch, new DataView(batch.buffer), Buffer.from(batch.buffer), 11, 11 + payload.length) as { d: Uint8Array }
+  const expected = decoder.decode(payload) as { d: Uint8Array }
+  t.is(Object.getPrototypeOf(value.d), Object.getPrototypeOf(expected.d))
+  t.deepEqual([...value.d], [...expected.d])
+  t.not(value.d.buffer, batch.buffer)
+  t.is(value.d.byteOffset, 0)
+  t.is(value.d.buffer.byteLength, 30)
+  batch.fill(0)
+  t.is(value.d[29], 30, 'the value outlives the batch bytes')
 })

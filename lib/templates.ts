@@ -76,7 +76,7 @@ export class Template {
 // and for a value: `u` unsigned
 // integer of up to 4 bytes, `U` unsigned 8-byte, `n`/`N` the same negative,
 // `h`/`f`/`d` float16/32/64, `b` boolean, `z` null, `x` undefined, `s` ASCII
-// text of up to 4-byte length.
+// text of up to 4-byte length, `y` a byte string of up to 4-byte length.
 
 /** The shape of the one item at `[start, end)`, or `undefined` when templates do not cover it. */
 export function shapeOf(u8: Uint8Array, start: number, end: number): string | undefined {
@@ -97,6 +97,15 @@ function shapeItem(u8: Uint8Array, at: number, end: number, depth: number, out: 
       if (width < 0 || at + width > end) return -1
       out.push(info === 27 ? (major === 0 ? 'U' : 'N') : major === 0 ? 'u' : 'n')
       return at + width
+    }
+    case 2: {
+      const width = argumentWidth(info)
+      if (width < 0 || info === 27 || at + width > end) return -1
+      const length = readArgument(u8, at, info)
+      at += width
+      if (at + length > end) return -1
+      out.push('y')
+      return at + length
     }
     case 3: {
       const width = argumentWidth(info)
@@ -258,6 +267,12 @@ export function compile(shape: string): CompiledDecoder {
         emit('if (p + t > e) return M; for (let i = p; i < p + t; i++) if (u8[i] >= 0x80) return M;')
         emit(`const ${v} = t === 0 ? '' : buf.toString('latin1', p, p + t); p += t`)
         return v
+      case 'y':
+        emit('if (p >= e) return M; b = u8[p++]; if ((b >> 5) !== 2) return M; t = b & 31;')
+        emit('if (t === 24) { if (p + 1 > e) return M; t = u8[p++] } else if (t === 25) { if (p + 2 > e) return M; t = dv.getUint16(p); p += 2 } else if (t === 26) { if (p + 4 > e) return M; t = dv.getUint32(p); p += 4 } else if (t > 26) return M')
+        // A copy, as cbor-x's `copyBuffers` makes it: a plain Uint8Array of its own.
+        emit(`if (p + t > e) return M; const ${v} = slice.call(u8, p, p + t); p += t`)
+        return v
       case '[':
       case '{':
         return container(kind, v)
@@ -305,9 +320,10 @@ export function compile(shape: string): CompiledDecoder {
   }
   const result = value()
   const body = `let p = s, b = 0, t = 0\n${code}return p === e ? ${result} : M`
-  const factory = new Function('M', 'f16', `return function compiledDecoder(u8, dv, buf, s, e) {\n${body}\n}`) as (
+  const factory = new Function('M', 'f16', 'slice', `return function compiledDecoder(u8, dv, buf, s, e) {\n${body}\n}`) as (
     mismatch: typeof MISMATCH,
     f16: typeof float16,
+    slice: typeof Uint8Array.prototype.slice,
   ) => CompiledDecoder
-  return factory(MISMATCH, float16)
+  return factory(MISMATCH, float16, Uint8Array.prototype.slice)
 }
