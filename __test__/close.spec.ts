@@ -125,9 +125,9 @@ test.serial('an unref()ed hub lets the process exit even while every poll finds 
 
 test.serial('delivery keeps going when the hub does not hold the event loop', (t) => {
   // Between the polls there is nothing else to wake the loop: a ticker every
-  // 20 µs, and one timer, a hang guard far longer than the run. The native
-  // side lingers after each batch, so producers do not wake the JS thread;
-  // the next poll must. Were a poll lost, the ticks would wait in the ring
+  // 20 µs, and one timer, a hang guard far longer than the run. After a
+  // batch of more than one event the native side lingers, so producers do
+  // not wake the JS thread; the next poll must. Were a poll lost, the ticks would wait in the ring
   // until the guard fired. The ring has room for every event the sources
   // here can emit, so the books must balance with nothing lost however
   // loaded the machine is; the test waits for counts, never for time.

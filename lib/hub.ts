@@ -625,8 +625,9 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   /**
    * Asks for the next batch: for the rest of a backlog, and while events
-   * keep coming (the native side lingers until a poll finds nothing, so
-   * producers make no wake-up call meanwhile). A `setImmediate` while the
+   * keep coming (after a batch of more than one event the native side
+   * lingers until a poll takes at most one, so producers make no wake-up
+   * call meanwhile). A `setImmediate` while the
    * hub holds the event loop; otherwise the native side asks through the
    * threadsafe function, whose wake-up reaches an idle loop without holding
    * it (an unref'd immediate would not wake it, and no producer would).

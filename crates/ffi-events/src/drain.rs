@@ -176,9 +176,11 @@ impl Shared {
         if events > 0 {
             self.drains.batches.fetch_add(1, Ordering::Relaxed);
         }
-        let busy = state.held.len > 0
-            || !self.ring.is_empty()
-            || (limits.linger && (events > 0 || taken > 0));
+        // Lingers only after more than one event (see `DrainLimits::linger`).
+        // `taken`, not `events`: a liveness event or the lost-reports notice
+        // next to one ring event must not make it linger; unheard ring events
+        // (not in `events`) count.
+        let busy = state.held.len > 0 || !self.ring.is_empty() || (limits.linger && taken > 1);
         let more = self.wakeup.end_of_drain(busy, || self.waiting());
         Drained { events, more }
     }

@@ -45,11 +45,18 @@ pub struct DrainLimits {
     pub max_events: usize,
     /// Bytes per drain; a single larger event is still taken whole.
     pub max_bytes: usize,
-    /// Stay awake after a drain that took events, even when it emptied the
-    /// ring: [`Drained::more`] is then true, and only a drain that finds
-    /// nothing lets the next event wake the consumer. Under sustained load
-    /// producers then skip the wake-up entirely and batches grow; the cost
-    /// is one empty drain at the end of each busy period.
+    /// Stay awake after a drain that took more than one event, even when it
+    /// emptied the ring: [`Drained::more`] is then true, and only a drain
+    /// that takes at most one event and leaves none behind lets the next
+    /// event wake the consumer. Under sustained load drains take many
+    /// events, producers skip the wake-up entirely and batches grow; the
+    /// cost is one empty drain at the end of each busy period. A drain that
+    /// took a single event does not linger: under a slow paced producer
+    /// every drain takes one, and the extra poll would find nothing after
+    /// each of them (at 10,000 paced events/s, lingering after every drain
+    /// put the p99 latency at 470–991 µs; this rule, at 113–370 µs).
+    /// Liveness events and the lost-reports notice do not count; ring events
+    /// nobody hears, and spilled reports and replies, do.
     pub linger: bool,
 }
 

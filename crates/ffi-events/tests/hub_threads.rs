@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread;
 
 use ffi_events::{
-    DrainLimits, EmitError, Filter, Hub, HubConfig, Overflow, NOT_RESPONDING, RESPONDING,
+    DrainLimits, Drained, EmitError, Filter, Hub, HubConfig, Overflow, NOT_RESPONDING, RESPONDING,
 };
 
 const PRODUCERS: u32 = 4;
@@ -262,19 +262,21 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
     let mut batch = Vec::new();
 
     emitter.emit_raw("e", b"1").unwrap();
+    emitter.emit_raw("e", b"2").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 1);
     let drained = hub.drain(&mut batch, LINGER);
     assert_eq!(
         (drained.events, drained.more),
-        (1, true),
-        "took events: stays awake"
+        (2, true),
+        "took more than one event: stays awake"
     );
     // Awake: these emits make no wake-up call.
-    emitter.emit_raw("e", b"2").unwrap();
     emitter.emit_raw("e", b"3").unwrap();
+    emitter.emit_raw("e", b"4").unwrap();
+    emitter.emit_raw("e", b"5").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 1);
     let drained = hub.drain(&mut batch, LINGER);
-    assert_eq!((drained.events, drained.more), (2, true));
+    assert_eq!((drained.events, drained.more), (3, true));
     let drained = hub.drain(&mut batch, LINGER);
     assert_eq!(
         (drained.events, drained.more),
@@ -282,15 +284,106 @@ fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
         "found nothing: goes idle"
     );
     // Idle again: the next event wakes the consumer.
-    emitter.emit_raw("e", b"4").unwrap();
+    emitter.emit_raw("e", b"6").unwrap();
+    emitter.emit_raw("e", b"7").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 2);
 
-    // Without linger, a drain that empties the ring goes idle at once.
+    // Without linger, a drain that empties the ring goes idle at once,
+    // however many events it took.
     let drained = hub.drain(&mut batch, DrainLimits::default());
-    assert_eq!((drained.events, drained.more), (1, false));
-    emitter.emit_raw("e", b"5").unwrap();
+    assert_eq!((drained.events, drained.more), (2, false));
+    emitter.emit_raw("e", b"8").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 3);
-    assert_eq!(batch.len(), 4);
+    assert_eq!(batch.len(), 7);
+    hub.close();
+}
+
+#[test]
+fn a_lingering_drain_that_took_one_event_goes_idle() {
+    let (hub, wake) = counted_hub();
+    let emitter = hub.emitter();
+    let mut batch = Vec::new();
+
+    // A paced producer: one event per wake-up. Each drain takes it and goes
+    // idle at once, with no empty poll after it.
+    for (i, payload) in [b"1", b"2", b"3"].into_iter().enumerate() {
+        emitter.emit_raw("e", payload).unwrap();
+        assert_eq!(wake.0.load(Ordering::SeqCst), i + 1, "each event woke it");
+        let drained = hub.drain(&mut batch, LINGER);
+        assert_eq!(
+            (drained.events, drained.more),
+            (1, false),
+            "took one event: goes idle"
+        );
+    }
+
+    // Two events in the ring: that drain lingers, until a drain that takes
+    // at most one event.
+    emitter.emit_raw("e", b"4").unwrap();
+    emitter.emit_raw("e", b"5").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        hub.drain(&mut batch, LINGER),
+        Drained {
+            events: 2,
+            more: true
+        }
+    );
+    emitter.emit_raw("e", b"6").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 4, "awake: no wake-up call");
+    assert_eq!(
+        hub.drain(&mut batch, LINGER),
+        Drained {
+            events: 1,
+            more: false
+        },
+        "took one event: goes idle"
+    );
+    emitter.emit_raw("e", b"7").unwrap();
+    assert_eq!(
+        wake.0.load(Ordering::SeqCst),
+        5,
+        "idle: the next event woke it"
+    );
+    assert_eq!(hub.drain(&mut batch, LINGER).events, 1);
+    assert_eq!(batch.len(), 7);
+    hub.close();
+}
+
+#[test]
+fn liveness_events_do_not_make_a_one_event_drain_linger() {
+    let hub = Hub::new(HubConfig {
+        capacity: 1,
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    hub.registry().add(Filter::Any).unwrap();
+    let wake = Arc::new(CountingWake(Default::default()));
+    hub.attach(wake.clone());
+    let emitter = hub.emitter();
+
+    emitter.emit_raw("e", b"1").unwrap();
+    // The ring is full: refused, and a queue-full episode starts.
+    assert!(matches!(
+        emitter.emit_raw("e", b"2"),
+        Err(EmitError::Full { .. })
+    ));
+    let mut batch = Vec::new();
+    let drained = hub.drain(&mut batch, LINGER);
+    let names: Vec<&str> = batch.iter().map(|e| e.name()).collect();
+    assert_eq!(names, [NOT_RESPONDING, "e", RESPONDING]);
+    assert_eq!(
+        (drained.events, drained.more),
+        (3, false),
+        "one ring event and two liveness events: goes idle"
+    );
+    emitter.emit_raw("e", b"3").unwrap();
+    assert_eq!(
+        wake.0.load(Ordering::SeqCst),
+        2,
+        "idle: the next event woke it"
+    );
     hub.close();
 }
 
@@ -300,10 +393,14 @@ fn rearm_lets_the_next_event_wake_a_consumer_that_gave_up() {
     let emitter = hub.emitter();
     let mut batch = Vec::new();
     emitter.emit_raw("e", b"1").unwrap();
-    assert!(hub.drain(&mut batch, LINGER).more);
+    emitter.emit_raw("e", b"2").unwrap();
+    assert!(
+        hub.drain(&mut batch, LINGER).more,
+        "took two events: lingers"
+    );
     // The consumer could not take that batch and will not poll again.
     hub.rearm();
-    emitter.emit_raw("e", b"2").unwrap();
+    emitter.emit_raw("e", b"3").unwrap();
     assert_eq!(wake.0.load(Ordering::SeqCst), 2, "the next event woke it");
     // With events already waiting, rearm wakes at once.
     hub.rearm();

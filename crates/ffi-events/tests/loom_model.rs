@@ -4,7 +4,8 @@
 //! # What is modelled
 //! - `src/wakeup.rs`, the wake-up handshake: a producer claims the wake-up
 //!   after its push; a drain releases it, fences and looks again; `linger`
-//!   keeps it; `rearm` hands it back without draining.
+//!   keeps it after a drain that took more than one event; `rearm` hands it
+//!   back without draining.
 //! - `src/gate.rs`, the close gate: `enter`, the pass, `close`.
 //! - `src/sink_slot.rs`, a sink-table slot: a call, `open`, `close`, with
 //!   [`slot_models::ModelCell`] standing in for `arc-swap`'s cell (a
@@ -81,8 +82,21 @@ struct Model {
 
 /// Executions explored by the model running now (each one calls its body).
 static EXECUTIONS: StdAtomicUsize = StdAtomicUsize::new(0);
+/// Executions of the model running now in which a lingering drain kept the
+/// wake-up (see `harness::consume`): a linger model where none did would
+/// check nothing about the linger.
+static LINGERED: StdAtomicUsize = StdAtomicUsize::new(0);
 /// The bound the model running now uses, set by `main`.
 static BOUND: StdAtomicUsize = StdAtomicUsize::new(usize::MAX);
+
+/// Fails the model running now unless a lingering drain kept the wake-up in
+/// at least one of its executions.
+fn assert_lingered() {
+    assert!(
+        LINGERED.load(StdOrdering::Relaxed) > 0,
+        "no execution had a lingering drain: the model checks nothing about the linger"
+    );
+}
 
 /// Runs `body` under loom with the current model's preemption bound.
 fn check<F: Fn() + Sync + Send + 'static>(body: F) {
@@ -125,6 +139,7 @@ fn main() {
         let bound = if full { model.full } else { model.quick };
         BOUND.store(bound.unwrap_or(usize::MAX), StdOrdering::Relaxed);
         EXECUTIONS.store(0, StdOrdering::Relaxed);
+        LINGERED.store(0, StdOrdering::Relaxed);
         let shown = match (&env_bound, bound) {
             (Some(b), _) => format!("max {b} preemptions (LOOM_MAX_PREEMPTIONS)"),
             (None, Some(b)) => format!("max {b} preemptions"),
@@ -893,14 +908,15 @@ mod harness {
         }
 
         /// `Hub::drain` with `max_bytes` unbounded: appends ring events to
-        /// `out` and liveness events to `side_out`; returns (events, more).
+        /// `out` and liveness events to `side_out`; returns (events, ring
+        /// events taken, more).
         pub fn drain(
             &self,
             out: &mut Vec<u64>,
             side_out: &mut Vec<String>,
             max_events: usize,
             linger: bool,
-        ) -> (usize, bool) {
+        ) -> (usize, usize, bool) {
             let start = out.len() + side_out.len();
             self.side.take_pending(side_out);
             let mut taken = 0usize;
@@ -919,9 +935,11 @@ mod harness {
                 self.side.take_pending(side_out);
             }
             let events = out.len() + side_out.len() - start;
-            let busy = !self.ring.is_empty() || (linger && events > 0);
+            // Lingers only after more than one ring event; liveness events
+            // do not count (`Shared::finish_plan`).
+            let busy = !self.ring.is_empty() || (linger && taken > 1);
             let more = self.wakeup.end_of_drain(busy, || self.waiting());
-            (events, more)
+            (events, taken, more)
         }
 
         /// `Hub::rearm`.
@@ -933,7 +951,7 @@ mod harness {
     }
 
     /// What the consumer does after the first lingering drain that took
-    /// events.
+    /// more than one event.
     #[derive(Clone, Copy, PartialEq, Eq, Debug)]
     pub enum GiveUp {
         /// Keeps draining.
@@ -959,6 +977,9 @@ mod harness {
         pub events: Vec<u64>,
         pub liveness: Vec<String>,
         pub busy_periods: usize,
+        /// Lingering drains that took more than one event and kept the
+        /// wake-up.
+        pub lingered: usize,
     }
 
     /// Runs the consumer on this thread: it sleeps until woken, then drains
@@ -977,7 +998,7 @@ mod harness {
                 taken.busy_periods += 1;
                 loop {
                     hub.wakes.give_back();
-                    let (events, more) = hub.drain(
+                    let (events, from_ring, more) = hub.drain(
                         &mut taken.events,
                         &mut taken.liveness,
                         how.max_events,
@@ -985,18 +1006,23 @@ mod harness {
                     );
                     if !more {
                         if how.linger {
-                            assert_eq!(events, 0, "a lingering drain that took events went idle");
+                            assert!(
+                                from_ring <= 1,
+                                "a lingering drain that took more than one event went idle"
+                            );
                         }
                         break;
                     }
                     hub.wakes.keep();
+                    let lingering = how.linger && from_ring > 1;
+                    taken.lingered += usize::from(lingering);
                     if events == 0 {
                         // Nothing ready yet (a push between its CAS and its
                         // write): the JS thread polls again on a later turn
                         // of its event loop, and others run meanwhile.
                         yield_now();
                     }
-                    if how.linger && events > 0 && !gave_up && how.give_up != GiveUp::Never {
+                    if lingering && !gave_up && how.give_up != GiveUp::Never {
                         gave_up = true;
                         if how.give_up == GiveUp::Rearm {
                             hub.wakes.give_back();
@@ -1025,6 +1051,9 @@ mod harness {
             "a liveness event was stranded (taken: {:?})",
             taken.liveness
         );
+        if taken.lingered > 0 {
+            crate::LINGERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         taken
     }
 }
@@ -1250,29 +1279,35 @@ mod core_models {
         });
     }
 
+    /// One producer, three events: a drain that took two lingers, and the
+    /// third push may land anywhere around the drain that finds nothing and
+    /// releases the wake-up; a drain that took one goes idle at once.
     fn linger_hands_back_when_empty() {
         check(|| {
             let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
             let done = Arc::new(AtomicUsize::new(0));
-            let producers = produce(&hub, &done, 1, 2);
-            // `consume` checks that every busy period ends with an empty drain.
+            let producers = produce(&hub, &done, 1, 3);
+            // `consume` checks that no drain that took more than one event
+            // goes idle, and that nothing is left behind.
             let taken = consume(&hub, &done, 1, LINGERING);
             for p in producers {
                 p.join().unwrap();
             }
-            assert_eq!(taken.events, vec![1, 2]);
+            assert_eq!(taken.events, vec![1, 2, 3]);
             assert_eq!(hub.wakes.holders(), 0);
         });
+        crate::assert_lingered();
     }
 
-    /// The consumer takes one lingering batch, then gives it up (as when the
-    /// batch buffer cannot be allocated) and calls `rearm` while the
-    /// producer goes on pushing: it is woken again for what remains.
+    /// The consumer takes one lingering batch (two events or more), then
+    /// gives it up (as when the batch buffer cannot be allocated) and calls
+    /// `rearm` while the producer goes on pushing: it is woken again for
+    /// what remains.
     fn rearm_after_linger() {
         check(|| {
             let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
             let done = Arc::new(AtomicUsize::new(0));
-            let producers = produce(&hub, &done, 1, 2);
+            let producers = produce(&hub, &done, 1, 3);
             let how = Consumer {
                 give_up: GiveUp::Rearm,
                 ..LINGERING
@@ -1281,16 +1316,19 @@ mod core_models {
             for p in producers {
                 p.join().unwrap();
             }
-            assert_eq!(taken.events, vec![1, 2]);
+            assert_eq!(taken.events, vec![1, 2, 3]);
             assert_eq!(hub.wakes.holders(), 0);
         });
+        crate::assert_lingered();
     }
 
+    /// `rearm_after_linger` without the `rearm`: the consumer keeps the
+    /// wake-up it will never use, and the third event is never announced.
     fn control_abandon_without_rearm() {
         check(|| {
             let hub = Arc::new(ModelHub::new(4, Overflow::Reject));
             let done = Arc::new(AtomicUsize::new(0));
-            let producers = produce(&hub, &done, 1, 2);
+            let producers = produce(&hub, &done, 1, 3);
             let how = Consumer {
                 give_up: GiveUp::Abandon,
                 ..LINGERING
@@ -1334,7 +1372,9 @@ mod core_models {
     }
 
     /// Two producers offer two events each into a ring of one while the
-    /// lingering consumer drains one event per batch.
+    /// binding's (lingering) consumer drains one event per batch: taking one
+    /// event at a time, it never lingers and hands the wake-up back after
+    /// every drain.
     fn conservation_reject() {
         check(|| conserves_with_reject(2));
     }
@@ -2017,9 +2057,10 @@ mod full_models {
         });
     }
 
-    /// A ring of one and a lingering consumer; the producer's second event
-    /// may be refused, and the `not_responding` it queues bypasses the ring
-    /// and wakes the consumer through the same handshake. Nothing is left
+    /// A ring of one and a lingering consumer (one event per drain, so it
+    /// never lingers: liveness events do not count); the producer's second
+    /// event may be refused, and the `not_responding` it queues bypasses the
+    /// ring and wakes the consumer through the same handshake. Nothing is left
     /// behind, and an episode that started also ended.
     fn overflow_reaches_consumer() {
         check(|| {
