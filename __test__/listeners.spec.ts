@@ -157,3 +157,34 @@ test('removeAllListeners(name) removes only the listeners of that name, as Node 
   t.throws(() => hub.removeAllListeners('' as 'tick'), { instanceOf: TypeError, message: /"name" argument must not be empty/ })
   await hub.close()
 })
+
+test('from one batch to the next, each event reaches exactly the listeners subscribed when its batch was drained', async (t) => {
+  // Routes are kept across batches while the listeners stay the same: every
+  // change between batches must show in the next one.
+  const hub = new EventHub<Events>()
+  const heard: string[] = []
+  const ids = new Map<string, number>()
+  const subscribe = (label: string) => ids.set(label, hub.on('tick', ({ n }) => heard.push(`${label}${n}`)))
+  const unsubscribe = (label: string) => hub.off(ids.get(label) ?? 0)
+  const steps: Array<[() => void, string[]]> = [
+    [() => subscribe('a'), ['a0']],
+    [() => {}, ['a1']],
+    [() => subscribe('b'), ['a2', 'b2']],
+    [() => unsubscribe('a'), ['b3']],
+    [() => {}, ['b4']],
+    [() => hub.onAny((name) => name === 'tick' && heard.push('any')), ['b5', 'any']],
+    [() => unsubscribe('b'), ['any']],
+    [() => hub.removeAllListeners(), []],
+    [() => subscribe('c'), ['c8']],
+  ]
+  for (const [n, [change, expected]] of steps.entries()) {
+    change()
+    heard.length = 0
+    hub.emit('tick', { n })
+    hub.emit('other', { s: 'x' })
+    await until(() => hub.stats().queued === 0 && hub.stats().delivered === 2 * (n + 1))
+    await new Promise((resolve) => setImmediate(resolve))
+    t.deepEqual(heard, expected, `step ${n}`)
+  }
+  await hub.close()
+})

@@ -57,25 +57,33 @@ export interface Report {
   lost: number
 }
 
-/** A decoded view of one batch; `payload(i)` is a view into the batch. */
+/**
+ * A decoded view of one batch; `payload(i)` is a view into the batch. Its
+ * tables are read through two views of the whole buffer (one per element
+ * size) at offsets computed from the header, not one view per table: a
+ * batch is made for every wake-up, and at a few hundred events per second
+ * each is a one-event batch, so what it allocates is paid per event.
+ */
 export class Batch {
   readonly count: number
   readonly more: boolean
-  readonly seqs: Float64Array
   /** The whole batch; payload bytes sit at `payloadStart + ...`. */
   readonly bytes: Uint8Array
   readonly payloadStart: number
-  /** Listener ids of every name's route, one route after the other. */
-  readonly routeIds: Float64Array
-  /** For each name index, the end of its route in `routeIds`. */
-  readonly routeEnds: Uint32Array
-  private readonly ends: Uint32Array
-  private readonly tags: Uint32Array
-  private readonly names: string[]
-  /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
-  private readonly headers: Array<Uint8Array | undefined>
   /** The whole batch as a `Buffer` (same bytes and offsets as `bytes`). */
   readonly buffer: Buffer
+  /** The batch's 4-byte words and 8-byte words, from its start. */
+  readonly #u32: Uint32Array
+  readonly #f64: Float64Array
+  /** Where each table starts, in elements of its view. */
+  readonly #seqsAt: number
+  readonly #endsAt: number
+  readonly #tagsAt: number
+  readonly #routeEndsAt: number
+  readonly #routeIdsAt: number
+  readonly #names: string[]
+  /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
+  #headers: Array<Uint8Array | undefined> | undefined
   #dataView: DataView | undefined
 
   constructor(buffer: Buffer) {
@@ -83,28 +91,33 @@ export class Batch {
     // napi allocates each batch on its own, so this copy never happens in practice.
     const aligned = buffer.byteOffset % 8 === 0 ? buffer : Buffer.from(new Uint8Array(buffer))
     const { buffer: ab, byteOffset: base } = aligned
-    const head = new Uint32Array(ab, base, 4)
-    const n = head[0]
-    const k = head[1]
+    const u32 = new Uint32Array(ab, base, aligned.length >>> 2)
+    const n = u32[0]
+    const k = u32[1]
     this.count = n
-    this.more = (head[2] & FLAG_MORE) !== 0
-    this.seqs = new Float64Array(ab, base + 16, n)
-    this.ends = new Uint32Array(ab, base + 16 + 8 * n, n)
-    this.tags = new Uint32Array(ab, base + 16 + 12 * n, n)
-    const nameEnds = new Uint32Array(ab, base + 16 + 16 * n, k)
-    this.routeEnds = new Uint32Array(ab, base + 16 + 16 * n + 4 * k, k)
-    const routes = k === 0 ? 0 : this.routeEnds[k - 1]
-    this.routeIds = new Float64Array(ab, base + 16 + 16 * n + 8 * k, routes)
+    this.more = (u32[2] & FLAG_MORE) !== 0
+    // Layout (wire.rs): 16-byte header, f64 seqs[n], u32 ends[n], u32
+    // tags[n], u32 nameEnds[k], u32 routeEnds[k], f64 routeIds[...] (its
+    // offset, 16 + 16n + 8k, is a multiple of 8), names, payloads.
+    this.#seqsAt = 2
+    this.#endsAt = 4 + 2 * n
+    this.#tagsAt = 4 + 3 * n
+    const nameEndsAt = 4 + 4 * n
+    this.#routeEndsAt = nameEndsAt + k
+    this.#routeIdsAt = 2 + 2 * n + k
+    const routes = k === 0 ? 0 : u32[this.#routeEndsAt + k - 1]
     const namesStart = 16 + 16 * n + 8 * k + 8 * routes
-    this.names = new Array<string>(k)
-    this.headers = new Array<Uint8Array | undefined>(k)
+    this.#u32 = u32
+    this.#f64 = new Float64Array(ab, base, namesStart >>> 3)
+    const names = new Array<string>(k)
     let at = namesStart
     for (let j = 0; j < k; j++) {
-      const end = namesStart + nameEnds[j]
-      this.names[j] = aligned.toString('utf8', at, end)
+      const end = namesStart + u32[nameEndsAt + j]
+      names[j] = aligned.toString('utf8', at, end)
       at = end
     }
-    this.payloadStart = namesStart + head[3]
+    this.#names = names
+    this.payloadStart = namesStart + u32[3]
     this.bytes = new Uint8Array(ab, base, aligned.length)
     this.buffer = aligned
   }
@@ -114,23 +127,47 @@ export class Batch {
     return (this.#dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength))
   }
 
+  /** Event `i`'s sequence number. */
+  seq(i: number): number {
+    return this.#f64[this.#seqsAt + i]
+  }
+
   name(i: number): string {
-    return this.names[this.tags[i] >>> 8]
+    return this.#names[this.#u32[this.#tagsAt + i] >>> 8]
+  }
+
+  /** Name index `j`'s name. */
+  nameOf(j: number): string {
+    return this.#names[j]
   }
 
   /** The index of event `i`'s name among the batch's names. */
   nameIndex(i: number): number {
-    return this.tags[i] >>> 8
+    return this.#u32[this.#tagsAt + i] >>> 8
+  }
+
+  /** Where the route of name index `j` starts and ends among the route ids (see `routeId`). */
+  routeStart(j: number): number {
+    return j === 0 ? 0 : this.#u32[this.#routeEndsAt + j - 1]
+  }
+
+  routeEnd(j: number): number {
+    return this.#u32[this.#routeEndsAt + j]
+  }
+
+  /** Listener id `at` of the routes, one name's route after the other (the native registry's, read when the batch was drained). */
+  routeId(at: number): number {
+    return this.#f64[this.#routeIdsAt + at]
   }
 
   /** The number of distinct names in the batch. */
   get nameCount(): number {
-    return this.names.length
+    return this.#names.length
   }
 
   /** The event's lane: one of the `LANE_*` values. */
   lane(i: number): number {
-    return this.tags[i] & LANE_MASK
+    return this.#u32[this.#tagsAt + i] & LANE_MASK
   }
 
   /**
@@ -139,23 +176,23 @@ export class Batch {
    * crates/ffi-events/src/cbor_scan.rs): such items decode as a sequence.
    */
   selfContained(i: number): boolean {
-    return (this.tags[i] & TAG_SELF_CONTAINED) !== 0
+    return (this.#u32[this.#tagsAt + i] & TAG_SELF_CONTAINED) !== 0
   }
 
   /** Why the native scan found a CBOR-lane payload malformed (not decoded then), or `undefined`. */
   fault(i: number): string | undefined {
-    const code = (this.tags[i] >>> FAULT_SHIFT) & FAULT_MASK
+    const code = (this.#u32[this.#tagsAt + i] >>> FAULT_SHIFT) & FAULT_MASK
     return code === 0 ? undefined : (FAULTS[code] ?? 'malformed CBOR')
   }
 
   /** Where event `i`'s bytes start in `bytes`. */
   start(i: number): number {
-    return this.payloadStart + (i === 0 ? 0 : this.ends[i - 1])
+    return this.payloadStart + (i === 0 ? 0 : this.#u32[this.#endsAt + i - 1])
   }
 
   /** Where event `i`'s bytes end in `bytes`. */
   end(i: number): number {
-    return this.payloadStart + this.ends[i]
+    return this.payloadStart + this.#u32[this.#endsAt + i]
   }
 
   /** The event's bytes (on the CBOR lane, the payload's data item): a view that stays valid (the batch is never reused). */
@@ -195,8 +232,9 @@ export class Batch {
 
   /** A CBOR-lane event as its envelope `{ eventType, payload }`: a new buffer, header then payload. */
   envelope(i: number): Uint8Array {
-    const j = this.tags[i] >>> 8
-    const header = (this.headers[j] ??= envelopeHeader(this.names[j]))
+    const j = this.nameIndex(i)
+    const headers = (this.#headers ??= new Array<Uint8Array | undefined>(this.#names.length))
+    const header = (headers[j] ??= envelopeHeader(this.#names[j]))
     const payload = this.payload(i)
     const out = new Uint8Array(header.length + payload.length)
     out.set(header)

@@ -44,6 +44,14 @@ interface Route {
   decodes: boolean
 }
 
+/** A route kept across batches, with the listener ids it was built from. */
+interface KnownRoute extends Route {
+  ids: number[]
+}
+
+/** Names whose routes are kept across batches (past it, a route is built per batch). */
+const MAX_KNOWN_ROUTES = 1024
+
 /** Per event of the decoded run (`Dispatcher#run`): decoded, or failed (its error kept). */
 const DECODED = 1
 const FAILED = 2
@@ -95,6 +103,13 @@ export class Dispatcher {
    */
   #changed = false
   readonly #liveRoutes = new Map<string, Route>()
+  /**
+   * Routes by name, reused by every batch whose route ids for that name are
+   * the same: a route is built only when the listeners change, not per
+   * batch (at a few hundred events per second each batch is one event).
+   * Emptied when a listener is added or removed.
+   */
+  readonly #knownRoutes = new Map<string, KnownRoute>()
   /** Per event name: its payloads' template (learning, compiled, or given up). */
   readonly #templates = new Map<string, Template>()
   /** The batch's templates, by name index. */
@@ -121,6 +136,7 @@ export class Dispatcher {
     this.entries.set(entry.id, entry)
     this.#changed = true
     this.#liveRoutes.clear()
+    this.#knownRoutes.clear()
   }
 
   /** Marks `entry` removed; returns whether it was live. */
@@ -130,6 +146,7 @@ export class Dispatcher {
     // A removed entry is skipped where a route still holds it.
     entry.live = false
     this.entries.delete(id)
+    this.#knownRoutes.clear()
     return true
   }
 
@@ -144,34 +161,47 @@ export class Dispatcher {
     const j = batch.nameIndex(i)
     let route = this.#batchRoutes[j]
     if (route === undefined) {
-      const { routeIds, routeEnds } = batch
-      route = this.#routeOf(routeIds, j === 0 ? 0 : routeEnds[j - 1], routeEnds[j])
+      route = this.#knownRoute(batch, j)
       this.#batchRoutes[j] = route
     }
+    return route
+  }
+
+  /** The route of name index `j` of `batch`: the known one when its ids are the batch's, else a new one. */
+  #knownRoute(batch: Batch, j: number): Route {
+    const name = batch.nameOf(j)
+    const from = batch.routeStart(j)
+    const to = batch.routeEnd(j)
+    const known = this.#knownRoutes.get(name)
+    if (known !== undefined && sameIds(known.ids, batch, from, to)) return known
+    const ids: number[] = []
+    for (let at = from; at < to; at++) ids.push(batch.routeId(at))
+    const route = this.#routeOf(ids)
+    if (known !== undefined || this.#knownRoutes.size < MAX_KNOWN_ROUTES) this.#knownRoutes.set(name, route)
     return route
   }
 
   #liveRoute(name: string): Route {
     let route = this.#liveRoutes.get(name)
     if (route === undefined) {
-      const ids = this.#registry.snapshot(name)
-      route = this.#routeOf(ids, 0, ids.length)
+      route = this.#routeOf(this.#registry.snapshot(name))
       this.#liveRoutes.set(name, route)
     }
     return route
   }
 
-  #routeOf(ids: ArrayLike<number>, from: number, to: number): Route {
+  #routeOf(ids: number[]): KnownRoute {
     const entries: Entry[] = []
     let decodes = false
-    for (let at = from; at < to; at++) {
-      const entry = this.entries.get(ids[at])
+    for (const id of ids) {
+      const entry = this.entries.get(id)
       if (entry === undefined) continue
       entries.push(entry)
       if (entry.kind !== Kind.Raw && entry.kind !== Kind.RawSpan) decodes = true
     }
-    return { entries, decodes }
+    return { entries, decodes, ids }
   }
+
 
   /**
    * Delivers `batch` in one pass: per event, its route (looked up once per
@@ -182,13 +212,16 @@ export class Dispatcher {
     // Its per-batch state is the dispatcher's own: the hub never starts a
     // dispatch from inside one (a close from a listener waits for the batch).
     if (this.#runBatch !== undefined) throw new Error('ffi-events: a batch was dispatched from inside another')
+    // Per-batch tables are emptied in place (not reallocated): a batch is
+    // made per wake-up, so what dispatch allocates per batch is paid per
+    // event at low rates.
     const k = batch.nameCount
-    this.#batchRoutes.length = 0
-    this.#batchRoutes.length = k
-    this.#batchTemplates.length = 0
-    this.#batchTemplates.length = k
+    for (let j = 0; j < k; j++) {
+      this.#batchRoutes[j] = undefined
+      this.#batchTemplates[j] = undefined
+    }
     this.#changed = false
-    this.#liveRoutes.clear()
+    if (this.#liveRoutes.size > 0) this.#liveRoutes.clear()
     this.#runBatch = batch
     this.#runFrom = 0
     this.#runTo = 0
@@ -212,7 +245,7 @@ export class Dispatcher {
       // Neither the batch's bytes nor its values are kept alive by the next
       // idle period.
       this.#runValues.fill(undefined, 0, this.#runTo - this.#runFrom)
-      this.#runErrors.clear()
+      if (this.#runErrors.size > 0) this.#runErrors.clear()
       this.#runTo = this.#runFrom
       this.#runBatch = undefined
     }
@@ -275,7 +308,7 @@ export class Dispatcher {
     this.#runValues.fill(undefined, 0, this.#runTo - this.#runFrom)
     this.#runFrom = from
     this.#runTo = to
-    this.#runErrors.clear()
+    if (this.#runErrors.size > 0) this.#runErrors.clear()
     if (this.#runState.length < to - from) this.#runState = new Uint8Array(Math.max(MAX_RUN, to - from))
     this.#runState.fill(0, 0, to - from)
     let next = from
@@ -394,7 +427,7 @@ export class Dispatcher {
     const name = batch.name(i)
     const { format, ret, text, lost } = batch.report(i)
     const sink: ReportingSink = { name: name === '' ? undefined : name, format: SINK_FORMATS[format] ?? 'envelope' }
-    const meta: EventMeta = { name, seq: batch.seqs[i], lane: 'raw' }
+    const meta: EventMeta = { name, seq: batch.seq(i), lane: 'raw' }
     if (lane === LANE_NATIVE_ERROR) {
       this.#report('ERR_NATIVE_ERROR', text, meta, undefined, { ret, sink })
       return
@@ -421,8 +454,8 @@ export class Dispatcher {
       const entry = route[j]
       if (!entry.live) continue
       if (entry.kind === Kind.RawSpan) {
-        if (entry.wantsMeta) meta ??= metaFor(name, batch.seqs[i], lane)
-        this.#call(entry, name, batch.bytes, meta, batch.seqs[i], lane, batch.start(i), batch.end(i))
+        if (entry.wantsMeta) meta ??= metaFor(name, batch.seq(i), lane)
+        this.#call(entry, name, batch.bytes, meta, batch.seq(i), lane, batch.start(i), batch.end(i))
         continue
       }
       let value: unknown
@@ -434,13 +467,13 @@ export class Dispatcher {
         if (payload === DECODE_FAILED) {
           payload = this.#payloadOf(batch, i, lane)
           if (payload === DECODE_FAILED) {
-            return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, batch.seqs[i], lane))
+            return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, batch.seq(i), lane))
           }
         }
         value = payload
       }
-      if (entry.wantsMeta) meta ??= metaFor(name, batch.seqs[i], lane)
-      this.#call(entry, name, value, meta, batch.seqs[i], lane)
+      if (entry.wantsMeta) meta ??= metaFor(name, batch.seq(i), lane)
+      this.#call(entry, name, value, meta, batch.seq(i), lane)
     }
   }
 
@@ -491,7 +524,7 @@ export class Dispatcher {
 
   #decodeFailed(batch: Batch, i: number, lane: number, what: string, cause: unknown): void {
     this.decodeErrors++
-    const meta = metaFor(batch.name(i), batch.seqs[i], lane)
+    const meta = metaFor(batch.name(i), batch.seq(i), lane)
     this.#report('ERR_EVENT_DECODE', `Event "${meta.name}" (seq ${meta.seq}) ${what}`, meta, cause)
   }
 
@@ -567,6 +600,13 @@ export class Dispatcher {
 /** What a raw (`onRaw`) listener gets: a CBOR event's envelope, rebuilt, or the bytes as they came. */
 function rawBytes(batch: Batch, i: number, lane: number): Uint8Array {
   return lane === LANE_CBOR ? batch.envelope(i) : batch.payload(i)
+}
+
+/** Whether `ids` are the batch's route ids from `from` to `to`. */
+function sameIds(ids: number[], batch: Batch, from: number, to: number): boolean {
+  if (ids.length !== to - from) return false
+  for (let at = from; at < to; at++) if (ids[at - from] !== batch.routeId(at)) return false
+  return true
 }
 
 function metaFor(name: string, seq: number, lane: number): EventMeta {
