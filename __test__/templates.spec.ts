@@ -3,7 +3,7 @@ import { Decoder, Encoder } from 'cbor-x'
 
 import { EventHub } from 'ffi-events'
 
-import { compile, float16, MISMATCH, shapeOf, Template } from '../lib/templates'
+import { compile, compiled, float16, MISMATCH, shapeOf, Template } from '../lib/templates'
 import { until } from './helpers'
 
 // Compiled payload decoders against cbor-x, differentially: every value a
@@ -295,4 +295,19 @@ test('a byte string decodes to a copy of its own, as cbor-x copies it, never a v
   t.is(value.d.buffer.byteLength, 30)
   batch.fill(0)
   t.is(value.d[29], 30, 'the value outlives the batch bytes')
+})
+
+test('templates of one shape share one decoder, across templates and hubs', (t) => {
+  const tick = (n: number) => Uint8Array.from([0xa2, 0x61, 0x6e, ...head(0, n), 0x62, 0x61, 0x74, ...head(0, 2n ** 60n, 8)])
+  const first = new Template()
+  const second = new Template()
+  for (let i = 0; i < 4; i++) {
+    first.learn(tick(i), 0, tick(i).length)
+    second.learn(tick(i + 100), 0, tick(i + 100).length)
+  }
+  t.not(first.decoder, undefined)
+  t.is(first.decoder, second.decoder)
+  const shape = shapeOf(tick(1), 0, tick(1).length) ?? ''
+  t.is(compiled(shape), first.decoder)
+  t.not(compile(shape), first.decoder, 'compile itself makes a new function')
 })

@@ -65,7 +65,7 @@ export class Template {
       this.#shape = shape
       this.#seen = 0
     }
-    if (++this.#seen >= LEARN_AFTER) this.#decoder = compile(shape)
+    if (++this.#seen >= LEARN_AFTER) this.#decoder = compiled(shape)
   }
 }
 
@@ -217,6 +217,25 @@ function headCheck(major: number, count: number, countWidth: number): string {
   const bytes = [(major << 5) | (countWidth === 0 ? count : 24 + Math.log2(countWidth))]
   for (let i = countWidth - 1; i >= 0; i--) bytes.push(Math.floor(count / 256 ** i) % 256)
   return `if (p + ${bytes.length} > e${bytes.map((byte, i) => ` || u8[p + ${i}] !== ${byte}`).join('')}) return M; p += ${bytes.length}`
+}
+
+/** Shapes whose decoders are kept for every hub of the process. */
+const MAX_SHARED_DECODERS = 512
+const sharedDecoders = new Map<string, CompiledDecoder>()
+
+/**
+ * The decoder of `shape`, one per shape for the whole process (decoders
+ * keep no state): hubs made one after another reuse the function V8 has
+ * already optimized, and the call site that runs it sees one function, not
+ * one per hub.
+ */
+export function compiled(shape: string): CompiledDecoder {
+  let decode = sharedDecoders.get(shape)
+  if (decode === undefined) {
+    decode = compile(shape)
+    if (sharedDecoders.size < MAX_SHARED_DECODERS) sharedDecoders.set(shape, decode)
+  }
+  return decode
 }
 
 /** Generates the decoder of `shape` (see `shapeOf`). */
