@@ -1,7 +1,9 @@
 // `node bench/compare.mjs <before.json> <after.json>`: the ratios the hot-path
 // targets judge, side by side for two full runs, as Markdown. Absolute rates
 // of two runs are not compared: this VM's speed moves between days, ratios
-// measured inside one run move less.
+// measured inside one run move less. The 64 B raw rows are also given for
+// the hub with onRawSpan listeners (no view per event), '—' for a run
+// without them.
 import { readFileSync } from 'node:fs'
 
 import { bestPeer } from './lib/report.mjs'
@@ -14,9 +16,9 @@ const after = load(afterFile)
 
 const find = (r, payload, threads = 1, listeners = 1) =>
   r.throughput.find((t) => t.scenario.payload === payload && t.scenario.threads === threads && t.scenario.listeners === listeners)?.result
-const ratio = (r, payload, other) => {
+const ratio = (r, payload, other, own = 'ffi') => {
   const t = find(r, payload)
-  return t && t[other] ? t.ffi.rate / t[other].rate : undefined
+  return t && t[own] && t[other] ? t[own].rate / t[other].rate : undefined
 }
 const fourVsOne = (r) => {
   let lowest
@@ -51,8 +53,11 @@ const rows = [
   ['`{ n, at }` 1×1 vs (b)', '≥ 5x', (r) => x(ratio(r, 'tick', 'worker'))],
   ['`{ n, at }` 1×1 vs (c)', '(≥ 0.5x)', (r) => x(ratio(r, 'tick', 'js'))],
   ['64 B raw 1×1 vs (a)', '≥ 12x', (r) => x(ratio(r, 'raw64', 'napi'))],
+  ['64 B raw 1×1 vs (a), onRawSpan', '≥ 12x', (r) => x(ratio(r, 'raw64', 'napi', 'ffiSpan'))],
   ['64 B raw 1×1 vs (c)', '≥ 0.4x', (r) => x(ratio(r, 'raw64', 'js'))],
+  ['64 B raw 1×1 vs (c), onRawSpan', '≥ 0.4x', (r) => x(ratio(r, 'raw64', 'js', 'ffiSpan'))],
   ['64 B raw 1×1 vs (e)', '≥ 1.2x', (r) => x(ratio(r, 'raw64', 'batched'))],
+  ['64 B raw 1×1 vs (e), onRawSpan', '≥ 1.2x', (r) => x(ratio(r, 'raw64', 'batched', 'ffiSpan'))],
   ['every CBOR row vs (e), lowest', '≥ 1x', (r) => x(cbor(r))],
   ['4 producers / 1 producer, lowest row', '≥ 1x', (r) => { const l = fourVsOne(r); return l ? `${x(l.x)} (${l.label})` : '—' }],
   ['`emit_raw` 64 B, drained (criterion)', '< 100 ns', (r) => ns(crit(r, 'emit_raw_64B/1_thread/drained'))],

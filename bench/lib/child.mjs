@@ -1,6 +1,9 @@
 // One benchmark job in a fresh process (forked by bench/index.mjs with
 // --expose-gc): every contender of a scenario runs here, side by side and
 // interleaved, so their ratios share the machine's state of the moment.
+// Raw rows add "ffi-events, onRawSpan": the same hub and producers with
+// `hub.onRawSpan` listeners, which get offsets into the batch instead of a
+// view per event.
 
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
@@ -13,6 +16,7 @@ import {
   LIB_ROOT,
   gc,
   makeListeners,
+  makeSpanListeners,
   median,
   newState,
   now,
@@ -51,13 +55,17 @@ const ENDLESS = 2 ** 52
 // unbounded, so their producers finish early and memory holds the backlog.
 // `options.capacity` gives the hub a larger ring (the row "ring = (e)'s
 // backlog"), `options.threads` overrides the scenario's producer count (the
-// 1-producer run beside a multi-producer row).
+// 1-producer run beside a multi-producer row). `options.span` (raw rows)
+// subscribes with `hub.onRawSpan` instead of `hub.on`: the listeners get the
+// batch's bytes and the event's offsets, no view per event (the row
+// "onRawSpan").
 async function ffiOnce(sc, count, options = {}) {
   gc()
   const peak = new Peak()
   const hub = new EventHub(options.capacity ? { capacity: options.capacity } : {})
   const state = newState(count)
-  for (const fn of makeListeners(sc.encoding, sc.listeners, state, peak)) hub.on('e', fn)
+  if (options.span) for (const fn of makeSpanListeners(sc.listeners, state, peak)) hub.onRawSpan('e', fn)
+  else for (const fn of makeListeners(sc.encoding, sc.listeners, state, peak)) hub.on('e', fn)
   const s0 = hub.stats()
   const t0 = now()
   const burst = sources.burst(hub, {
@@ -365,20 +373,25 @@ async function throughput(sc, cfg) {
   // taken in one process like the others.
   const one = sc.threads > 1 ? { threads: 1 } : null
   const oneCount = one ? await calibrate((s, n) => ffiOnce(s, n, one), sc, cfg) : 0
-  const runs = { ffi: [], napi: [], worker: [], js: [], batched: [], batchedBounded: [], ffiWide: [], ffiOne: [] }
+  // A raw row also runs the hub with onRawSpan listeners (default hub, the
+  // scenario's producers), beside the runs with views.
+  const span = sc.encoding === 'raw' ? { span: true } : null
+  const spanCount = span ? await calibrate((s, n) => ffiOnce(s, n, span), sc, cfg) : 0
+  const runs = { ffi: [], ffiSpan: [], napi: [], worker: [], js: [], batched: [], batchedBounded: [], ffiWide: [], ffiOne: [] }
   const overload = []
   const cpu0 = cpuReading()
   for (let rep = 0; rep < cfg.reps; rep++) {
     // The first run of a repetition follows the last one's largest (the
     // ring sized to (e)'s backlog, or the sizing run) and came out slower:
-    // the overload window takes that place. The N-producer and 1-producer
-    // runs follow, back to back, in alternating order.
+    // the overload window takes that place. The N-producer, 1-producer and
+    // onRawSpan runs follow, back to back, in alternating order.
     overload.push(await ffiOverload(sc, cfg))
     await sleep(20)
-    const pair = [async () => runs.ffi.push(await ffiOnce(sc, ffiCount))]
-    if (one) pair.push(async () => runs.ffiOne.push(await ffiOnce(sc, oneCount, one)))
-    if (rep % 2) pair.reverse()
-    for (const run of pair) {
+    const group = [async () => runs.ffi.push(await ffiOnce(sc, ffiCount))]
+    if (one) group.push(async () => runs.ffiOne.push(await ffiOnce(sc, oneCount, one)))
+    if (span) group.push(async () => runs.ffiSpan.push(await ffiOnce(sc, spanCount, span)))
+    if (rep % 2) group.reverse()
+    for (const run of group) {
       await run()
       await sleep(20)
     }
@@ -401,7 +414,8 @@ async function throughput(sc, cfg) {
     return { ...chosen, rate, rates: list.map((r) => r.rate), peakMB: Math.max(...list.map((r) => r.peakMB)) }
   }
   const result = { othersCpu: othersCpu(cpu0, cpuReading()) }
-  for (const { id } of CONTENDERS) result[id] = pick(runs[id])
+  // A contender a row does not run (ffiSpan on CBOR rows) stays absent.
+  for (const { id } of CONTENDERS) if (runs[id].length) result[id] = pick(runs[id])
   result.batched.peakEvents = Math.max(...runs.batched.map((r) => r.peakEvents))
   result.ffiWide.sizedFrom = sizing.peakEvents
   if (one) result.ffiOne = pick(runs.ffiOne)

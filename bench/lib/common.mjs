@@ -1,4 +1,6 @@
 // Shared definitions of the benchmark: payloads, listeners, timing helpers.
+// Raw rows also have the contender "ffi-events, onRawSpan": the hub's
+// offset listeners (`makeSpanListeners`), no view made per event.
 
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -32,6 +34,9 @@ export const PAYLOADS = [
 
 export const CONTENDERS = [
   { id: 'ffi', label: 'ffi-events' },
+  // Raw rows only: the same hub with `onRawSpan` listeners (batch bytes and
+  // offsets, no view per event); absent from the results of other rows.
+  { id: 'ffiSpan', label: 'ffi-events, onRawSpan' },
   { id: 'napi', label: '(a) napi-rs TSFN per event' },
   { id: 'worker', label: '(b) worker postMessage' },
   { id: 'js', label: '(c) JS-only ceiling' },
@@ -104,6 +109,28 @@ export function makeListeners(encoding, count, state, peak) {
   }
   const fns = [first]
   for (let i = 1; i < count; i++) fns.push((p) => touch(p))
+  state.sink = () => sink
+  return fns
+}
+
+/**
+ * `makeListeners` for `hub.onRawSpan` on raw rows: each listener gets the
+ * batch's bytes and the event's `start` and `end`, and touches the event's
+ * length (`end - start`) as the raw listeners touch `p.length`; the first
+ * also counts events, samples RSS every 4096 events, and calls
+ * `state.done()` when `state.target` is reached.
+ */
+export function makeSpanListeners(count, state, peak) {
+  let sink = 0
+  const touch = (start, end) => (sink += end - start)
+  const first = (bytes, start, end) => {
+    touch(start, end)
+    const n = ++state.n
+    if ((n & 4095) === 0) peak.sample()
+    if (n === state.target) state.done()
+  }
+  const fns = [first]
+  for (let i = 1; i < count; i++) fns.push((bytes, start, end) => touch(start, end))
   state.sink = () => sink
   return fns
 }

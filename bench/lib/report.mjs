@@ -1,4 +1,7 @@
 // Tables (terminal and Markdown) and the SVG chart. No dependencies.
+// Raw rows also show "ffi-events, onRawSpan" (the hub's offset listeners, no
+// view per event): its rate and its ratios to (a), (c), (e) and (e) bounded;
+// rows without it show '—'.
 
 import { SLOT_BYTES } from './budget.mjs'
 import { CONTENDERS, PAYLOADS, PRODUCERS, median } from './common.mjs'
@@ -21,10 +24,13 @@ export function scenarioTitle(sc) {
  * ffi-events' rate over each contender's, in one scenario: `eBounded` over
  * (e) capped at the ring's bytes, `eWide` the hub with its ring sized to
  * (e)'s backlog over (e), `one` N producers over 1 producer (multi-producer
- * rows); NaN where a run (an older results file) lacks the contender.
+ * rows); `spanA`, `spanC`, `spanE`, `spanEBounded` the same hub with
+ * onRawSpan listeners (raw rows) over (a), (c), (e) and (e) bounded; NaN
+ * where a run (an older results file, a CBOR row) lacks the contender.
  */
 export function ratios(result) {
   const ffi = result.ffi.rate
+  const span = result.ffiSpan?.rate ?? NaN
   return {
     a: ffi / result.napi.rate,
     b: ffi / result.worker.rate,
@@ -33,6 +39,10 @@ export function ratios(result) {
     eBounded: ffi / (result.batchedBounded?.rate ?? NaN),
     eWide: (result.ffiWide?.rate ?? NaN) / result.batched.rate,
     one: ffi / (result.ffiOne?.rate ?? NaN),
+    spanA: span / result.napi.rate,
+    spanC: span / result.js.rate,
+    spanE: span / result.batched.rate,
+    spanEBounded: span / (result.batchedBounded?.rate ?? NaN),
   }
 }
 
@@ -58,6 +68,7 @@ export function scenarioTable(sc, result) {
     const ratio = id === 'ffi' ? '—' : fmtRatio(result.ffi.rate / r.rate)
     let note = ''
     if (id === 'ffi') note = ffiNote(r)
+    if (id === 'ffiSpan') note = `hub.onRawSpan listeners (batch bytes and offsets, no view per event); ${ffiNote(r)}`
     if (id === 'napi' || id === 'worker') note = `${r.events} events queued up front`
     if (id === 'js') note = sc.encoding === 'raw' ? `views of ${r.perCall} payloads, looped` : `decodeMultiple over a sequence of ${r.perCall} payloads, looped`
     if (id === 'batched') note = `${r.events} events, none lost; ${r.eventsPerBatch.toFixed(0)} events/batch, largest ${fmtCount(r.peakEvents)}`
@@ -89,6 +100,7 @@ function summaryRows(throughput) {
       PAYLOADS.find((p) => p.id === scenario.payload).label,
       String(scenario.listeners),
       fmtRate(result.ffi.rate),
+      rateOf(result.ffiSpan),
       fmtRate(result.napi.rate),
       fmtRate(result.worker.rate),
       fmtRate(result.js.rate),
@@ -101,6 +113,10 @@ function summaryRows(throughput) {
       fmtRatio(q.e),
       ratioOf(q.eBounded),
       ratioOf(q.eWide),
+      ratioOf(q.spanA),
+      ratioOf(q.spanC),
+      ratioOf(q.spanE),
+      ratioOf(q.spanEBounded),
       scenario.threads > 1 ? ratioOf(q.one) : '—',
       `${fmtRate(result.overload.rate)} (${pct(overloadRefused(result.overload))})`,
       [mbOf(result.ffi, 1), mbOf(result.napi), mbOf(result.worker), mbOf(result.batched), mbOf(result.batchedBounded, 1), mbOf(wide)].join(' / '),
@@ -112,6 +128,7 @@ const SUMMARY_HEADERS = [
   'payload',
   'lis',
   'ffi-events',
+  'ffi onRawSpan',
   '(a) napi',
   '(b) worker',
   '(c) JS-only',
@@ -124,6 +141,10 @@ const SUMMARY_HEADERS = [
   'ffi/(e)',
   'ffi/(e) bounded',
   'ffi ring=(e) / (e)',
+  'onRawSpan/(a)',
+  'onRawSpan/(c)',
+  'onRawSpan/(e)',
+  'onRawSpan/(e) bounded',
   'N prod / 1 prod',
   'ffi overload (refused)',
   'peak ΔRSS MB ffi/(a)/(b)/(e)/(e) bounded/ffi ring=(e)',
@@ -328,6 +349,7 @@ export function targetsTable(targets, md = false) {
 
 const COLORS = {
   ffi: '#d9480f',
+  ffiSpan: '#a61e4d',
   napi: '#1c7ed6',
   worker: '#37b24d',
   js: '#868e96',
@@ -342,7 +364,8 @@ export function svgChart(throughput, meta) {
     threads,
     rows: PAYLOADS.map((p) => throughput.find((t) => t.scenario.payload === p.id && t.scenario.threads === threads && t.scenario.listeners === 1)),
   })).filter((p) => p.rows.every(Boolean))
-  const contenders = CONTENDERS.filter((c) => panels.every((p) => p.rows.every((r) => r.result[c.id])))
+  // A contender some rows lack (onRawSpan: raw rows only) is drawn where present.
+  const contenders = CONTENDERS.filter((c) => panels.some((p) => p.rows.some((r) => r.result[c.id])))
   const W = 920
   const panelH = 300
   const left = 80
@@ -362,7 +385,7 @@ export function svgChart(throughput, meta) {
   }
   const top = legendY + 20
   const H = top + panels.length * (panelH + 60) + 20
-  const all = panels.flatMap((p) => p.rows.flatMap((r) => contenders.map((c) => r.result[c.id].rate)))
+  const all = panels.flatMap((p) => p.rows.flatMap((r) => contenders.filter((c) => r.result[c.id]).map((c) => r.result[c.id].rate)))
   const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...all))))
   const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...all))))
   const out = []
@@ -385,10 +408,13 @@ export function svgChart(throughput, meta) {
     const barW = (groupW - 24) / contenders.length
     panel.rows.forEach((row, gi) => {
       const gx = left + gi * groupW + 12
-      contenders.forEach((c, ci) => {
+      // The row's contenders side by side, centred in the group.
+      const present = contenders.filter((c) => row.result[c.id])
+      const bx = gx + ((contenders.length - present.length) * barW) / 2
+      present.forEach((c, ci) => {
         const v = row.result[c.id].rate
         const y = yOf(v)
-        const x = gx + ci * barW
+        const x = bx + ci * barW
         out.push(
           `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(y0 + panelH - y).toFixed(1)}" fill="${COLORS[c.id]}"><title>${esc(`${c.label}: ${fmtRate(v)}`)}</title></rect>`,
         )
