@@ -75,6 +75,9 @@ export class Batch {
   /** The batch's 4-byte words and 8-byte words, from its start. */
   readonly #u32: Uint32Array
   readonly #f64: Float64Array
+  /** The `ArrayBuffer` under `bytes`, and where the batch starts in it. */
+  readonly #arrayBuffer: ArrayBufferLike
+  readonly #base: number
   /** Where each table starts, in elements of its view. */
   readonly #seqsAt: number
   readonly #endsAt: number
@@ -109,6 +112,8 @@ export class Batch {
     const namesStart = 16 + 16 * n + 8 * k + 8 * routes
     this.#u32 = u32
     this.#f64 = new Float64Array(ab, base, namesStart >>> 3)
+    this.#arrayBuffer = ab
+    this.#base = base
     const names = new Array<string>(k)
     let at = namesStart
     for (let j = 0; j < k; j++) {
@@ -197,7 +202,10 @@ export class Batch {
 
   /** The event's bytes (on the CBOR lane, the payload's data item): a view that stays valid (the batch is never reused). */
   payload(i: number): Uint8Array {
-    return this.bytes.subarray(this.start(i), this.end(i))
+    // A view made from the buffer directly: `subarray` looks up the species
+    // constructor and costs about 1.6x as much per event.
+    const start = this.start(i)
+    return new Uint8Array(this.#arrayBuffer, this.#base + start, this.end(i) - start)
   }
 
   /** The event's bytes as UTF-8 text (JSON, reasons, library messages); invalid sequences become U+FFFD. */
