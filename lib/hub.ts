@@ -338,7 +338,10 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
         { code: 'ERR_INVALID_ARG_VALUE' },
       )
     }
-    this.#assertOpen(method)
+    // Only `close()` is checked here: asking the native side whether it
+    // closed would cost a second native call per emit, and the emit itself
+    // answers `Closed` (thrown as ERR_HUB_CLOSED by `#outcome`).
+    if (this.#closing !== undefined) throw closedError(method)
   }
 
   /**
