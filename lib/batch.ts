@@ -252,6 +252,16 @@ export class Batch {
 }
 
 /**
+ * An empty batch kept for the life of the process. A `Batch`'s fields give
+ * it a map of its own that V8 reaches only through its instances and the
+ * code optimized for them; between two batches no instance is alive, so a
+ * full GC would collect that map and throw away the optimized code of every
+ * function that reads a batch ("weak objects"), to be recompiled on the
+ * next ones. This instance keeps the map.
+ */
+export const KEEP_BATCH_MAP: Batch = new Batch(Buffer.alloc(16))
+
+/**
  * Bytes of the envelope before the payload value for a name of `nameBytes`
  * UTF-8 bytes (at most 255): map(2), text "eventType", the name as text,
  * text "payload". Mirrors `header_len` in crates/ffi-events/src/envelope.rs.
