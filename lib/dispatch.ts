@@ -637,3 +637,14 @@ export function rethrowLater(error: unknown): void {
     throw error
   })
 }
+
+/**
+ * A dispatcher and a template kept for the life of the process, for the
+ * reason `KEEP_BATCH_MAP` (batch.ts) is: with no hub alive, a full GC would
+ * collect their maps and throw away the optimized dispatch code, which a
+ * process that closes one hub and opens the next would then recompile.
+ */
+export const KEEP_DISPATCH_MAPS: readonly [Dispatcher, Template] = [
+  new Dispatcher({ snapshot: () => [], off: () => false }),
+  new Template(),
+]
