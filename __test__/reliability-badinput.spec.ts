@@ -30,9 +30,15 @@ test("a payload the native scan finds malformed is reported with the scan's reas
   // A map of one pair cut after its key: truncated.
   for (let i = 0; i < 3; i++) t.true(hub.emitCbor('x', Uint8Array.of(0xa1, 0x61, 0x6b)))
   t.true(hub.emitCbor('x', Uint8Array.of(0xa1, 0x61, 0x6b, 0x01)))
+  // Two items where one is expected: another reason, another cause.
+  t.true(hub.emitCbor('x', Uint8Array.of(0x01, 0x02)))
   await hub.close()
   t.is(heard, 1)
-  t.is(errors.length, 3)
+  t.is(errors.length, 4)
+  const other = errors.pop()
+  t.is((other?.cause as TypeError).message, 'bytes follow the CBOR data item')
+  t.true(Object.isFrozen(other?.cause))
+  t.is(other?.seq, 5)
   for (const [k, error] of errors.entries()) {
     t.is(error.code, 'ERR_EVENT_DECODE')
     t.is(error.seq, k + 1)

@@ -297,7 +297,7 @@ test('a byte string decodes to a copy of its own, as cbor-x copies it, never a v
   t.is(value.d[29], 30, 'the value outlives the batch bytes')
 })
 
-test('templates of one shape share one decoder, across templates and hubs', (t) => {
+test('templates of one shape share one decoder, for the whole process', (t) => {
   const tick = (n: number) => Uint8Array.from([0xa2, 0x61, 0x6e, ...head(0, n), 0x62, 0x61, 0x74, ...head(0, 2n ** 60n, 8)])
   const first = new Template()
   const second = new Template()

@@ -79,7 +79,6 @@ export class Batch {
   readonly #arrayBuffer: ArrayBufferLike
   readonly #base: number
   /** Where each table starts, in elements of its view. */
-  readonly #seqsAt: number
   readonly #endsAt: number
   readonly #tagsAt: number
   readonly #routeEndsAt: number
@@ -102,7 +101,6 @@ export class Batch {
     // Layout (wire.rs): 16-byte header, f64 seqs[n], u32 ends[n], u32
     // tags[n], u32 nameEnds[k], u32 routeEnds[k], f64 routeIds[...] (its
     // offset, 16 + 16n + 8k, is a multiple of 8), names, payloads.
-    this.#seqsAt = 2
     this.#endsAt = 4 + 2 * n
     this.#tagsAt = 4 + 3 * n
     const nameEndsAt = 4 + 4 * n
@@ -134,7 +132,8 @@ export class Batch {
 
   /** Event `i`'s sequence number. */
   seq(i: number): number {
-    return this.#f64[this.#seqsAt + i]
+    // The seqs follow the 16-byte header: 8-byte word 2 on.
+    return this.#f64[2 + i]
   }
 
   name(i: number): string {

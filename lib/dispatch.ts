@@ -202,7 +202,6 @@ export class Dispatcher {
     return { entries, decodes, ids }
   }
 
-
   /**
    * Delivers `batch` in one pass: per event, its route (looked up once per
    * name per batch), its value (decoded just before its listeners run, once

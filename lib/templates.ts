@@ -98,22 +98,15 @@ function shapeItem(u8: Uint8Array, at: number, end: number, depth: number, out: 
       out.push(info === 27 ? (major === 0 ? 'U' : 'N') : major === 0 ? 'u' : 'n')
       return at + width
     }
-    case 2: {
-      const width = argumentWidth(info)
-      if (width < 0 || info === 27 || at + width > end) return -1
-      const length = readArgument(u8, at, info)
-      at += width
-      if (at + length > end) return -1
-      out.push('y')
-      return at + length
-    }
+    case 2:
     case 3: {
+      // Byte strings, and text of ASCII characters only.
       const width = argumentWidth(info)
       if (width < 0 || info === 27 || at + width > end) return -1
       const length = readArgument(u8, at, info)
       at += width
-      if (at + length > end || !isAscii(u8, at, at + length)) return -1
-      out.push('s')
+      if (at + length > end || (major === 3 && !isAscii(u8, at, at + length))) return -1
+      out.push(major === 2 ? 'y' : 's')
       return at + length
     }
     case 4:
@@ -246,6 +239,11 @@ export function compile(shape: string): CompiledDecoder {
   const emit = (line: string): void => {
     code += `${line}\n`
   }
+  /** Generates the reading of a head of major type `major` whose argument takes at most 4 bytes, into `t`. */
+  const emitHead = (major: number): void => {
+    emit(`if (p >= e) return M; b = u8[p++]; if ((b >> 5) !== ${major}) return M; t = b & 31;`)
+    emit('if (t === 24) { if (p + 1 > e) return M; t = u8[p++] } else if (t === 25) { if (p + 2 > e) return M; t = dv.getUint16(p); p += 2 } else if (t === 26) { if (p + 4 > e) return M; t = dv.getUint32(p); p += 4 } else if (t > 26) return M')
+  }
   /** Generates the reading of the value at `shape[at]`; returns the name of the variable holding it. */
   const value = (): string => {
     const v = `v${next++}`
@@ -253,8 +251,7 @@ export function compile(shape: string): CompiledDecoder {
     switch (kind) {
       case 'u':
       case 'n':
-        emit(`if (p >= e) return M; b = u8[p++]; if ((b >> 5) !== ${kind === 'u' ? 0 : 1}) return M; t = b & 31;`)
-        emit('if (t === 24) { if (p + 1 > e) return M; t = u8[p++] } else if (t === 25) { if (p + 2 > e) return M; t = dv.getUint16(p); p += 2 } else if (t === 26) { if (p + 4 > e) return M; t = dv.getUint32(p); p += 4 } else if (t > 26) return M')
+        emitHead(kind === 'u' ? 0 : 1)
         emit(kind === 'u' ? `const ${v} = t` : `const ${v} = -1 - t`)
         return v
       case 'U':
@@ -281,14 +278,12 @@ export function compile(shape: string): CompiledDecoder {
         emit(`if (p >= e || u8[p++] !== 0xf7) return M; const ${v} = undefined`)
         return v
       case 's':
-        emit('if (p >= e) return M; b = u8[p++]; if ((b >> 5) !== 3) return M; t = b & 31;')
-        emit('if (t === 24) { if (p + 1 > e) return M; t = u8[p++] } else if (t === 25) { if (p + 2 > e) return M; t = dv.getUint16(p); p += 2 } else if (t === 26) { if (p + 4 > e) return M; t = dv.getUint32(p); p += 4 } else if (t > 26) return M')
+        emitHead(3)
         emit('if (p + t > e) return M; for (let i = p; i < p + t; i++) if (u8[i] >= 0x80) return M;')
         emit(`const ${v} = t === 0 ? '' : buf.toString('latin1', p, p + t); p += t`)
         return v
       case 'y':
-        emit('if (p >= e) return M; b = u8[p++]; if ((b >> 5) !== 2) return M; t = b & 31;')
-        emit('if (t === 24) { if (p + 1 > e) return M; t = u8[p++] } else if (t === 25) { if (p + 2 > e) return M; t = dv.getUint16(p); p += 2 } else if (t === 26) { if (p + 4 > e) return M; t = dv.getUint32(p); p += 4 } else if (t > 26) return M')
+        emitHead(2)
         // A copy, as cbor-x's `copyBuffers` makes it: a plain Uint8Array of its own.
         emit(`if (p + t > e) return M; const ${v} = slice.call(u8, p, p + t); p += t`)
         return v

@@ -162,7 +162,8 @@ impl Setup {
 
 /// The Node binding's consumer loop without JS: drain (lingering), copy the
 /// batch into one buffer, poll again after a yield while events keep
-/// coming, sleep until woken once a drain finds nothing.
+/// coming, sleep until woken once a drain goes idle (it took at most one
+/// event and left none).
 fn batched_consumer(hub: &Hub, stop: &AtomicBool) {
     let limits = DrainLimits {
         linger: true,

@@ -33,7 +33,7 @@ enum Item {
 /// What only the consumer touches, kept from drain to drain.
 #[derive(Default)]
 pub(crate) struct DrainState {
-    /// Claimed ring events not yet taken: the oldest is at `next`.
+    /// Claimed ring events not yet taken: the oldest is at `start`.
     held: Claim,
     items: Vec<Item>,
     extras: Vec<Event>,

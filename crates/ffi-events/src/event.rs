@@ -105,23 +105,27 @@ impl enc::Write for DataWriter<'_> {
     fn push(&mut self, input: &[u8]) -> Result<(), Infallible> {
         let data = &mut *self.0;
         let len = data.len() + input.len();
-        if len > data.capacity() && len <= crate::SPARE_BYTES {
+        let large_piece = len > crate::SPARE_BYTES && input.len() >= data.len();
+        if len > data.capacity() && (len <= crate::SPARE_BYTES || large_piece) {
             // Outgrowing the slot or a smaller spare buffer: move to the
-            // spare size that holds it rather than let the vector allocate,
-            // and give the smaller buffer back.
-            let mut buffer = spare::take(len);
+            // spare size that holds it rather than let the vector allocate.
+            // Past the spare sizes, one large piece (a byte string's
+            // contents) gets what it needs and a little for the items after
+            // it: letting the vector double left a 64 KiB payload holding
+            // 128 KiB for as long as it was queued, and at that size glibc
+            // maps and unmaps each one. Either way the smaller buffer goes
+            // back to the pool.
+            let want = if large_piece {
+                len + LARGE_TAIL_BYTES
+            } else {
+                len
+            };
+            let mut buffer = spare::take(want);
             buffer.extend_from_slice(data);
             let outgrown = std::mem::replace(data, Data::from_vec(buffer));
             if outgrown.spilled() {
                 spare::give(outgrown.into_vec());
             }
-        } else if len > data.capacity() && input.len() >= data.len() {
-            // One large piece past the spare sizes (a byte string's
-            // contents): take what it needs and a little for the items after
-            // it. Letting the vector double left a 64 KiB payload holding
-            // 128 KiB for as long as it was queued, and at that size glibc
-            // maps and unmaps each one.
-            data.reserve_exact(input.len() + LARGE_TAIL_BYTES);
         }
         data.extend_from_slice(input);
         Ok(())

@@ -280,6 +280,13 @@ impl Shared {
 
     /// The next spilled report or reply, if any.
     pub(crate) fn pop_spilled(&self) -> Option<Event> {
+        // A drain asks once per ring event, and the queue is nearly always
+        // empty: `is_empty` is two loads where `pop` starts with a full
+        // fence. A report spilled before its thread's later ring push is
+        // seen here: the drain acquired that push's slot stamp.
+        if self.spilled.is_empty() {
+            return None;
+        }
         let event = self.spilled.pop()?;
         if event.lane() != Lane::Reply {
             self.spilled_reports.fetch_sub(1, Ordering::AcqRel);

@@ -41,8 +41,8 @@ use std::sync::atomic::{fence, AtomicBool, Ordering};
 #[derive(Debug, Default)]
 pub(crate) struct Wakeup {
     /// True from a wake-up until a drain releases it (it left the ring empty,
-    /// or with `linger` took at most one event): while set, producers do not wake the
-    /// consumer again. Turned false only by the consumer (`end_of_drain`,
+    /// or with `linger` took at most one event): while set, producers do not
+    /// wake the consumer again. Turned false only by the consumer (`end_of_drain`,
     /// `rearm`) and by `reset`; turned true only by a swap, so exactly one
     /// caller wins each false-to-true change.
     ///

@@ -20,7 +20,8 @@
 //!
 //! Every section starts at a multiple of its element size when the buffer
 //! does, so JavaScript reads the tables through typed arrays without copying.
-//! A tag's low 7 bits are the [`Lane`](crate::Lane); bit 7
+//! A tag's bits 0..=2 are the [`Lane`](crate::Lane), bits 3..=6 the native
+//! scan's fault code (0: none); bit 7
 //! ([`TAG_SELF_CONTAINED`]) marks a CBOR-lane payload known to be exactly
 //! one well-formed, self-contained data item. Payloads follow each other
 //! with no gap, so a run of such events is one CBOR sequence the consumer

@@ -256,7 +256,7 @@ fn counted_hub() -> (Hub, Arc<CountingWake>) {
 }
 
 #[test]
-fn a_lingering_consumer_stays_awake_until_a_drain_finds_nothing() {
+fn a_lingering_consumer_stays_awake_until_a_drain_takes_at_most_one_event() {
     let (hub, wake) = counted_hub();
     let emitter = hub.emitter();
     let mut batch = Vec::new();

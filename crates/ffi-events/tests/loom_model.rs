@@ -1088,7 +1088,7 @@ mod core_models {
             run: one_wakeup_per_transition,
         },
         Model {
-            name: "wake-up: a lingering consumer stays awake until a drain finds nothing",
+            name: "wake-up: a lingering consumer stays awake until a drain takes at most one event",
             quick: Some(2),
             full: Some(6),
             control: false,
