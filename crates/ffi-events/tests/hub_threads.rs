@@ -439,3 +439,40 @@ fn an_emit_refused_on_a_full_ring_is_never_encoded_but_takes_its_seq() {
     hub.close();
     assert_eq!(emitter.emit_raw("x", &[1]), Err(EmitError::Closed));
 }
+
+#[test]
+fn ring_events_nobody_hears_count_toward_the_linger() {
+    let hub = Hub::new(HubConfig {
+        stall_timeout: None,
+        ..HubConfig::default()
+    })
+    .unwrap();
+    hub.registry().add(Filter::Name("x".into())).unwrap();
+    let wake = Arc::new(CountingWake(Default::default()));
+    hub.attach(wake.clone());
+    let emitter = hub.emitter();
+    let mut batch = Vec::new();
+
+    // Two events of a name nobody hears: taken, left out of the batch, and
+    // the drain still took more than one event, so it lingers.
+    emitter.emit_raw("e", b"1").unwrap();
+    emitter.emit_raw("e", b"2").unwrap();
+    assert_eq!(
+        hub.drain(&mut batch, LINGER),
+        Drained {
+            events: 0,
+            more: true
+        }
+    );
+    emitter.emit_raw("x", b"3").unwrap();
+    assert_eq!(wake.0.load(Ordering::SeqCst), 1, "awake: no wake-up call");
+    assert_eq!(
+        hub.drain(&mut batch, LINGER),
+        Drained {
+            events: 1,
+            more: false
+        }
+    );
+    assert_eq!(hub.stats().unheard, 2);
+    hub.close();
+}
