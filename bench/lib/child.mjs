@@ -345,11 +345,20 @@ async function batchedOnce(sc, count, options = {}) {
 
 // ── a scenario: all contenders, interleaved ────────────────────────────────
 
-/** Events of (a)/(b) for a run of about `windowMs`, from a pilot run, within the backlog budget. */
+/**
+ * Events for a run of about `windowMs`, within the backlog budget. A pilot
+ * of `pilotEvents` is short enough that a run's start-up (threads, the first
+ * wake-ups, a hub's first batches) decides its rate: at 10 M/s it lasts
+ * 2 ms and came out at a third of the steady rate, which made the timed runs
+ * of the fastest contenders a sixth of the window. So a second pilot, a
+ * third of the window long by the first one's estimate, sizes the runs.
+ */
 async function calibrate(run, sc, cfg) {
   const budget = Math.max(200, Math.floor(BACKLOG_BUDGET / (sc.bytes + 128)))
-  const pilot = await run(sc, Math.min(cfg.pilotEvents, budget))
-  return Math.max(200, Math.min(budget, Math.round((pilot.rate * cfg.windowMs) / 1e3)))
+  const fit = (rate, ms) => Math.max(200, Math.min(budget, Math.round((rate * ms) / 1e3)))
+  const first = await run(sc, Math.min(cfg.pilotEvents, budget))
+  const second = await run(sc, fit(first.rate, cfg.windowMs / 3))
+  return fit(second.rate, cfg.windowMs)
 }
 
 async function throughput(sc, cfg) {
