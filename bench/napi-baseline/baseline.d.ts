@@ -39,9 +39,9 @@ export interface BurstOptions {
   /**
    * `runBatched` only: the most bytes the pending batch may hold, counted
    * as each event's bytes plus 4 for its end offset. A producer whose
-   * event does not fit backs off as an ffi-events producer with
-   * `onFull: 'retry'` does (yields, then sleeps 50 µs between tries) and
-   * tries again; a batch always takes one event, however large.
+   * event does not fit yields (16 refusals in a row), then waits until JS
+   * took the batch, as an ffi-events producer with `onFull: 'retry'`
+   * does, and tries again; a batch always takes one event, however large.
    * Unbounded when absent.
    */
   maxBytes?: number
@@ -96,7 +96,8 @@ export interface PacedResult {
  * appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
  * (the first starts at 0). Nothing is dropped: without `maxBytes` the
  * batch grows as needed; with it, a producer whose event does not fit
- * backs off and appends the same bytes again (counted in `retried`).
+ * yields, then waits until JS took the batch, and appends the same bytes
+ * again (counted in `retried`).
  * Resolves when every thread has appended its share; `queued` counts the
  * wake-ups napi accepted.
  */

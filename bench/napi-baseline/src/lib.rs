@@ -45,8 +45,8 @@ pub mod paced;
 pub mod pacer;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -76,9 +76,9 @@ pub struct BurstOptions {
     pub origin_ns: BigInt,
     /// `runBatched` only: the most bytes the pending batch may hold, counted
     /// as each event's bytes plus 4 for its end offset. A producer whose
-    /// event does not fit backs off as an ffi-events producer with
-    /// `onFull: 'retry'` does (yields, then sleeps 50 µs between tries) and
-    /// tries again; a batch always takes one event, however large.
+    /// event does not fit yields (16 refusals in a row), then waits until JS
+    /// took the batch, as an ffi-events producer with `onFull: 'retry'`
+    /// does, and tries again; a batch always takes one event, however large.
     /// Unbounded when absent.
     pub max_bytes: Option<f64>,
 }
@@ -328,6 +328,8 @@ struct Pending {
     /// A wake-up is on its way to the JS thread (set by the producer that
     /// calls the threadsafe function, cleared when JS takes the batch).
     woken: bool,
+    /// Producers parked until JS takes the batch (see `Batches::wait_taken`).
+    waiting: usize,
 }
 
 /// The shared batch, and the JS thread's spare buffers that are swapped in
@@ -336,7 +338,18 @@ struct Pending {
 #[derive(Default)]
 struct Batches {
     pending: Mutex<Pending>,
+    /// Signalled when JS took the batch and a producer waits for that.
+    taken: Condvar,
     spare: Mutex<(Vec<u8>, Vec<u32>)>,
+}
+
+impl Pending {
+    /// Whether an event of `len` bytes may be appended: the batch is empty,
+    /// or it stays within `max_bytes` (each event's bytes plus 4 for its
+    /// offset).
+    fn fits(&self, len: usize, max_bytes: usize) -> bool {
+        self.ends.is_empty() || self.bytes.len() + 4 * self.ends.len() + len + 4 <= max_bytes
+    }
 }
 
 impl Batches {
@@ -348,8 +361,7 @@ impl Batches {
     /// the batch is not empty.
     fn push(&self, event: &[u8], max_bytes: usize) -> Option<bool> {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let held = pending.bytes.len() + 4 * pending.ends.len();
-        if !pending.ends.is_empty() && held + event.len() + 4 > max_bytes {
+        if !pending.fits(event.len(), max_bytes) {
             return None;
         }
         let end = u32::try_from(pending.bytes.len() + event.len()).ok()?;
@@ -358,6 +370,21 @@ impl Batches {
         let wake = !pending.woken;
         pending.woken = true;
         Some(wake)
+    }
+
+    /// Parks the calling producer until the batch can take an event of
+    /// `len` bytes (JS took it): what an ffi-events `sources.burst` thread
+    /// with `onFull: 'retry'` does on a full ring after `RETRY_YIELDS`
+    /// refusals in a row (`Emitter::wait_for_room`), so that the bounded (e)
+    /// and the hub wait alike. JS takes the batch
+    /// when its wake-up, on its way since the batch is not empty, runs.
+    fn wait_taken(&self, len: usize, max_bytes: usize) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.waiting += 1;
+        while !pending.fits(len, max_bytes) {
+            pending = self.taken.wait(pending).unwrap_or_else(|p| p.into_inner());
+        }
+        pending.waiting -= 1;
     }
 
     /// On the JS thread: takes every event appended so far and hands them
@@ -373,6 +400,9 @@ impl Batches {
             std::mem::swap(&mut pending.bytes, bytes);
             std::mem::swap(&mut pending.ends, ends);
             pending.woken = false;
+            if pending.waiting > 0 {
+                self.taken.notify_all();
+            }
         }
         let buffer = BufferSlice::copy_from(env, &*bytes)?.raw();
         let ends = Uint32ArraySlice::copy_from(env, &*ends)?.raw();
@@ -380,34 +410,10 @@ impl Batches {
     }
 }
 
-/// What a producer of (e) does when the batch will not take its event: the
-/// policy of an ffi-events `sources.burst` thread with `onFull: 'retry'` on
-/// a full ring (yield for the first refusals in a row, then sleep between
-/// tries), so that the bounded (e) and the hub wait alike.
-#[derive(Default)]
-struct Backoff {
-    refused_in_a_row: u32,
-}
-
-impl Backoff {
-    /// Refusals in a row answered by yielding before sleeping.
-    const YIELDS: u32 = 16;
-    /// Sleep between tries after that.
-    const SLEEP: Duration = Duration::from_micros(50);
-
-    fn refused(&mut self) {
-        self.refused_in_a_row += 1;
-        if self.refused_in_a_row <= Self::YIELDS {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Self::SLEEP);
-        }
-    }
-
-    fn taken(&mut self) {
-        self.refused_in_a_row = 0;
-    }
-}
+/// Refusals in a row a producer of (e) answers by yielding before it waits
+/// for JS to take the batch: an ffi-events `sources.burst` thread's
+/// `RETRY_YIELDS`.
+const RETRY_YIELDS: u32 = 16;
 
 /// Contender (e): emits `count` events from `threads` threads as fast as
 /// they can; each event's bytes (the CBOR envelope `{ eventType: 'e',
@@ -418,7 +424,8 @@ impl Backoff {
 /// appended until it ran, `ends[k]` the end offset of event `k` in `buffer`
 /// (the first starts at 0). Nothing is dropped: without `maxBytes` the
 /// batch grows as needed; with it, a producer whose event does not fit
-/// backs off and appends the same bytes again (counted in `retried`).
+/// yields, then waits until JS took the batch, and appends the same bytes
+/// again (counted in `retried`).
 /// Resolves when every thread has appended its share; `queued` counts the
 /// wake-ups napi accepted.
 #[napi(ts_return_type = "Promise<RunResult>")]
@@ -462,8 +469,8 @@ pub fn run_batched<'env>(
             .spawn(move || {
                 let data = vec![0u8; payload_bytes];
                 let mut scratch = Vec::with_capacity(payload_bytes + 64);
-                let mut backoff = Backoff::default();
                 let mut retried = 0u64;
+                let mut refused_in_a_row = 0u32;
                 let mut i = 0;
                 while i < share {
                     scratch.clear();
@@ -494,12 +501,17 @@ pub fn run_batched<'env>(
                                         tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
                                     progress.record(status);
                                 }
-                                backoff.taken();
+                                refused_in_a_row = 0;
                                 break;
                             }
                             None => {
                                 retried += 1;
-                                backoff.refused();
+                                refused_in_a_row += 1;
+                                if refused_in_a_row <= RETRY_YIELDS {
+                                    std::thread::yield_now();
+                                } else {
+                                    batches.wait_taken(scratch.len(), max_bytes);
+                                }
                             }
                         }
                     }

@@ -207,14 +207,22 @@ impl Hub {
         let drained = hub.finish_plan(&state, taken, unheard, limits);
         let DrainState { items, extras, .. } = &mut *state;
         let mut extras = extras.drain(..);
+        let mut freed = false;
         for item in items.drain(..) {
             match item {
                 // SAFETY: claimed and planned by this drain, taken once.
                 Item::Ring(pos) => out.push(unsafe { hub.ring.take(pos) }),
                 // SAFETY: as above.
                 Item::Unheard(pos) => unsafe { hub.ring.release(pos) },
-                Item::Extra => out.extend(extras.next()),
+                Item::Extra => {
+                    out.extend(extras.next());
+                    continue;
+                }
             }
+            freed = true;
+        }
+        if freed {
+            hub.room.notify();
         }
         drained
     }
@@ -276,11 +284,16 @@ impl Hub {
                 Err(error)
             }
         };
+        let mut freed = false;
         for item in items.drain(..) {
             if let Item::Ring(pos) | Item::Unheard(pos) = item {
                 // SAFETY: claimed and planned by this drain; released once.
                 unsafe { hub.ring.release(pos) };
+                freed = true;
             }
+        }
+        if freed {
+            hub.room.notify();
         }
         // Event memory is freed here, on the consumer's thread.
         extras.clear();

@@ -2,18 +2,21 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::Overflow;
 use crate::envelope;
 use crate::error::EmitError;
 use crate::event::Event;
 use crate::hub::Shared;
 use crate::name::validate_name;
+use crate::room::Waited;
 
-/// A producer's handle to a hub: cheap to clone, `Send + Sync`, never blocks.
+/// A producer's handle to a hub: cheap to clone, `Send + Sync`; emits never block.
 ///
-/// Every method returns at once. An accepted event gets a hub-unique
+/// Every method but [`Emitter::wait_for_room`] returns at once. An accepted event gets a hub-unique
 /// sequence number; a full ring refuses it with [`EmitError::Full`] (it is
 /// counted as refused, and the hub's liveness event `not_responding` tells
 /// the consumer), and a closed hub with [`EmitError::Closed`]. Events from
@@ -151,6 +154,70 @@ impl Emitter {
     /// The hub's `max_event_bytes`.
     pub(crate) fn max_event_bytes(&self) -> usize {
         self.shared.config.max_event_bytes
+    }
+
+    /// Waits until the ring has room for an event, the hub closes, or
+    /// `timeout` passes: for a producer that must not lose an event and got
+    /// [`EmitError::Full`]. It parks the calling thread (no spinning) and is
+    /// woken by the consumer's next drain, which frees slots, so the event
+    /// it then emits again goes in as soon as it can. Emits themselves never
+    /// wait; this is the one call that does, and only when made. Other
+    /// producers may take the room first: emit again, and wait again on
+    /// `Full`.
+    ///
+    /// Returns `Ok(true)` when the ring has room, `Ok(false)` when `timeout`
+    /// passed first (a consumer that stopped draining: the hub's JS thread
+    /// blocked, say). Under `Overflow::DropOldest` a push is never refused,
+    /// so this returns `Ok(true)` at once.
+    ///
+    /// # Errors
+    /// [`EmitError::Closed`] once the hub is closed, including while
+    /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use ffi_events::{DrainLimits, EmitError, Filter, Hub, HubConfig};
+    ///
+    /// let hub = Hub::new(HubConfig { capacity: 4, ..HubConfig::default() }).unwrap();
+    /// hub.registry().add(Filter::Any).unwrap();
+    /// let emitter = hub.emitter();
+    /// let producer = std::thread::spawn(move || {
+    ///     for i in 0..100u32 {
+    ///         // Lossless: on `Full`, wait for the consumer, then emit it again.
+    ///         while let Err(EmitError::Full { .. }) = emitter.emit_raw("frame", &i.to_le_bytes()) {
+    ///             assert!(emitter.wait_for_room(Duration::from_secs(10))?);
+    ///         }
+    ///     }
+    ///     Ok::<_, EmitError>(())
+    /// });
+    /// let mut frames = 0;
+    /// let mut batch = Vec::new();
+    /// while frames < 100 {
+    ///     batch.clear();
+    ///     hub.drain(&mut batch, DrainLimits::default());
+    ///     frames += batch.iter().filter(|e| e.name() == "frame").count();
+    /// }
+    /// producer.join().unwrap().unwrap();
+    /// assert!(hub.stats().refused > 0);
+    /// ```
+    pub fn wait_for_room(&self, timeout: Duration) -> Result<bool, EmitError> {
+        let shared = &*self.shared;
+        if shared.config.overflow != Overflow::Reject {
+            return if shared.is_closed() {
+                Err(EmitError::Closed)
+            } else {
+                Ok(true)
+            };
+        }
+        let waited = shared
+            .room
+            .wait(timeout, || !shared.ring.is_full(), || shared.is_closed());
+        match waited {
+            Waited::Room => Ok(true),
+            Waited::TimedOut => Ok(false),
+            Waited::Closed => Err(EmitError::Closed),
+        }
     }
 
     /// Tells the hub this producer is alive.

@@ -17,6 +17,7 @@ use crate::gate::Gate;
 use crate::liveness::Liveness;
 use crate::registry::Registry;
 use crate::ring::Ring;
+use crate::room::RoomWaiters;
 use crate::stats::Stats;
 use crate::wakeup::Wakeup;
 use crate::workers::{StopToken, Workers};
@@ -131,6 +132,8 @@ pub(crate) struct Shared {
     /// wake-up. Producers claim it after their push, drains release it.
     pub(crate) wakeup: CachePadded<Wakeup>,
     pub(crate) drains: CachePadded<DrainCounters>,
+    /// Producers parked in [`Emitter::wait_for_room`](crate::Emitter::wait_for_room).
+    pub(crate) room: RoomWaiters,
     wakeups: AtomicU64,
     wake_failures: AtomicU64,
     /// Cleared by `detach` so that a closed hub releases its consumer even
@@ -462,6 +465,7 @@ impl Hub {
             lost_notice: Mutex::new(None),
             wakeup: CachePadded::default(),
             drains: CachePadded::default(),
+            room: RoomWaiters::default(),
             wakeups: AtomicU64::new(0),
             wake_failures: AtomicU64::new(0),
             notify: Mutex::new(None),
@@ -566,6 +570,7 @@ impl Hub {
     /// calls [`Hub::close_now`] instead.
     pub fn close(&self) {
         self.shared.gate.close();
+        self.shared.room.notify();
         self.shared.workers.stop_all();
     }
 
@@ -589,6 +594,7 @@ impl Hub {
     /// ```
     pub fn close_now(&self) {
         self.shared.gate.close_now();
+        self.shared.room.notify();
         self.shared.workers.stop_all();
     }
 

@@ -81,6 +81,7 @@ mod name;
 mod registry;
 mod request;
 mod ring;
+mod room;
 mod sink;
 mod sink_slot;
 pub mod sink_table;

@@ -7,6 +7,8 @@
 //!   keeps it after a drain that took more than one event; `rearm` hands it
 //!   back without draining.
 //! - `src/gate.rs`, the close gate: `enter`, the pass, `close`.
+//! - `src/room.rs`, producers parked until a drain frees room or the hub
+//!   closes: no wake-up is lost.
 //! - `src/sink_slot.rs`, a sink-table slot: a call, `open`, `close`, with
 //!   [`slot_models::ModelCell`] standing in for `arc-swap`'s cell (a
 //!   mutex-guarded `Option<Arc<_>>`: loads and swaps are linearizable, and a
@@ -129,6 +131,7 @@ fn main() {
     let selected: Vec<&Model> = core_models::ALL
         .iter()
         .chain(slot_models::ALL)
+        .chain(room_models::ALL)
         .chain(FULL_ONLY)
         .filter(|m| filters.is_empty() || filters.iter().any(|f| m.name.contains(f.as_str())))
         .collect();
@@ -255,6 +258,89 @@ macro_rules! shipped_file {
 shipped_file!(gate, "gate.rs");
 shipped_file!(wakeup, "wakeup.rs");
 shipped_file!(sink_slot, "sink_slot.rs");
+shipped_file!(room, "room.rs");
+
+/// Models of producers waiting for room (`src/room.rs`). Loom's
+/// `Condvar::wait_timeout` never times out, so a wake-up that is lost
+/// leaves the waiter blocked for good, which loom reports as a deadlock
+/// (and aborts on: no control model here, as a deadlock cannot be caught;
+/// removing either fence of `room.rs` makes the first model abort).
+mod room_models {
+    use std::time::Duration;
+
+    use loom::sync::atomic::{AtomicBool, Ordering};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use crate::room::{RoomWaiters, Waited};
+    use crate::{check, Model};
+
+    pub const ALL: &[Model] = &[
+        Model {
+            name: "room: a producer that parks while a drain frees room is always woken",
+            quick: None,
+            full: None,
+            control: false,
+            run: freed_room_wakes_the_waiter,
+        },
+        Model {
+            name: "room: closing wakes every parked producer",
+            quick: Some(2),
+            full: Some(4),
+            control: false,
+            run: close_wakes_the_waiters,
+        },
+    ];
+
+    /// A waiter, and a "drain" that frees room and then notifies, as
+    /// `Hub::drain` does after releasing slots.
+    fn race() -> Waited {
+        let waiters = Arc::new(RoomWaiters::default());
+        let room = Arc::new(AtomicBool::new(false));
+        let closed = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let (waiters, room, closed) = (waiters.clone(), room.clone(), closed.clone());
+            thread::spawn(move || {
+                waiters.wait(
+                    Duration::from_secs(1),
+                    || room.load(Ordering::Acquire),
+                    || closed.load(Ordering::Acquire),
+                )
+            })
+        };
+        room.store(true, Ordering::Release);
+        waiters.notify();
+        waiter.join().unwrap()
+    }
+
+    fn freed_room_wakes_the_waiter() {
+        check(|| assert_eq!(race(), Waited::Room));
+    }
+
+    fn close_wakes_the_waiters() {
+        check(|| {
+            let waiters = Arc::new(RoomWaiters::default());
+            let closed = Arc::new(AtomicBool::new(false));
+            let parked: Vec<_> = (0..2)
+                .map(|_| {
+                    let (waiters, closed) = (waiters.clone(), closed.clone());
+                    thread::spawn(move || {
+                        waiters.wait(
+                            Duration::from_secs(1),
+                            || false,
+                            || closed.load(Ordering::Acquire),
+                        )
+                    })
+                })
+                .collect();
+            closed.store(true, Ordering::Release);
+            waiters.notify();
+            for waiter in parked {
+                assert_eq!(waiter.join().unwrap(), Waited::Closed);
+            }
+        });
+    }
+}
 
 /// Models of the sink-table slot protocol (`src/sink_slot.rs`).
 mod slot_models {
