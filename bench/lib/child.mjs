@@ -346,19 +346,27 @@ async function batchedOnce(sc, count, options = {}) {
 // ── a scenario: all contenders, interleaved ────────────────────────────────
 
 /**
- * Events for a run of about `windowMs`, within the backlog budget. A pilot
- * of `pilotEvents` is short enough that a run's start-up (threads, the first
- * wake-ups, a hub's first batches) decides its rate: at 10 M/s it lasts
- * 2 ms and came out at a third of the steady rate, which made the timed runs
- * of the fastest contenders a sixth of the window. So a second pilot, a
- * third of the window long by the first one's estimate, sizes the runs.
+ * Events for a run of about `windowMs`, within the backlog budget. A short
+ * pilot's rate is decided by a run's start-up (threads, the first wake-ups,
+ * a hub's first batches) and, early in the process, by code not yet
+ * optimized: sized from a 20,000-event pilot alone, ffi-events' timed runs
+ * of the fastest rows lasted a sixth of the window, and sized from one more
+ * pilot a third of the window long, still 0.03 to 0.05 s in the first rows.
+ * So pilots run, each sized from the last one's rate, until one lasts a
+ * quarter of the window (at most five).
  */
 async function calibrate(run, sc, cfg) {
   const budget = Math.max(200, Math.floor(BACKLOG_BUDGET / (sc.bytes + 128)))
   const fit = (rate, ms) => Math.max(200, Math.min(budget, Math.round((rate * ms) / 1e3)))
-  const first = await run(sc, Math.min(cfg.pilotEvents, budget))
-  const second = await run(sc, fit(first.rate, cfg.windowMs / 3))
-  return fit(second.rate, cfg.windowMs)
+  let events = Math.min(cfg.pilotEvents, budget)
+  let pilot
+  for (let k = 0; k < 5; k++) {
+    pilot = await run(sc, events)
+    const next = fit(pilot.rate, cfg.windowMs / 3)
+    if (pilot.seconds * 1e3 >= cfg.windowMs / 4 || next <= events) break
+    events = next
+  }
+  return fit(pilot.rate, cfg.windowMs)
 }
 
 async function throughput(sc, cfg) {
