@@ -81,7 +81,8 @@ export interface BurstOptions<N extends string = string, Enc extends BurstEncodi
   /**
    * `'drop'` (default): a refused event is counted in the result's `lost`
    * and skipped, as a producer that must never wait does. `'retry'`: the
-   * thread yields, then sleeps 50 µs between attempts, and emits the same
+   * thread yields (16 refusals in a row), then waits until the JS thread's
+   * next drain frees room (`Emitter::wait_for_room`), and emits the same
    * event again until the ring takes it, as a lossless producer does;
    * `lost` is 0 and each refusal is counted in `retried` (and in the hub's
    * `refused`, one per attempt).

@@ -346,9 +346,11 @@ struct Batches {
 impl Pending {
     /// Whether an event of `len` bytes may be appended: the batch is empty,
     /// or it stays within `max_bytes` (each event's bytes plus 4 for its
-    /// offset).
+    /// offset) and its offsets within `u32`.
     fn fits(&self, len: usize, max_bytes: usize) -> bool {
-        self.ends.is_empty() || self.bytes.len() + 4 * self.ends.len() + len + 4 <= max_bytes
+        let offsets_fit = self.bytes.len() + len <= u32::MAX as usize;
+        self.ends.is_empty()
+            || (offsets_fit && self.bytes.len() + 4 * self.ends.len() + len + 4 <= max_bytes)
     }
 }
 

@@ -168,7 +168,10 @@ impl Emitter {
     /// Returns `Ok(true)` when the ring has room, `Ok(false)` when `timeout`
     /// passed first (a consumer that stopped draining: the hub's JS thread
     /// blocked, say). Under `Overflow::DropOldest` a push is never refused,
-    /// so this returns `Ok(true)` at once.
+    /// so this returns `Ok(true)` at once. A [`StopToken`](crate::StopToken)
+    /// does not end the wait: a thread started with
+    /// [`Hub::spawn`](crate::Hub::spawn) that must stop promptly waits with
+    /// a short timeout and looks at its token between waits.
     ///
     /// # Errors
     /// [`EmitError::Closed`] once the hub is closed, including while

@@ -400,7 +400,7 @@ fn watch_for_stalls(hub: &Weak<Shared>, stop: &StopToken, timeout: Duration, per
 
 /// A bounded, non-blocking event hub with a single consumer.
 ///
-/// Producers hold [`Emitter`]s and never block: a full ring refuses (or, with
+/// Producers hold [`Emitter`]s whose emits never block: a full ring refuses (or, with
 /// [`Overflow::DropOldest`], replaces) an event and counts it. The consumer is
 /// woken through a [`Notify`] once per idle-to-busy transition and takes
 /// events in batches with [`Hub::drain`].

@@ -6,8 +6,9 @@
 //! binding crate plugs in through [`Notify`] and [`Hub::drain`].
 //!
 //! - An [`Emitter`] encodes the envelope `{ eventType, payload }` once per
-//!   event on the producer's thread and pushes it into a bounded ring. It
-//!   never blocks.
+//!   event on the producer's thread and pushes it into a bounded ring. An
+//!   emit never blocks (a lossless producer may choose to wait for room
+//!   after `Full`: [`Emitter::wait_for_room`]).
 //! - The first event after the ring went idle wakes the consumer once; the
 //!   consumer drains a whole batch per wake-up.
 //! - The [`Registry`] holds subscriptions (ids, names) behind one mutex that

@@ -20,7 +20,8 @@ pub(crate) enum Waited {
     Room,
     /// The hub closed.
     Closed,
-    /// The timeout passed with the ring still full.
+    /// The timeout passed with no drain waking the waiter (the ring may
+    /// have room by then).
     TimedOut,
 }
 
@@ -70,8 +71,12 @@ impl RoomWaiters {
             guard = woken;
             if timeout.timed_out() && deadline.is_some() {
                 // No drain woke it: the timeout passed first, whatever the
-                // ring holds now.
-                break Waited::TimedOut;
+                // ring holds now. A close at that moment still says so.
+                break if closed() {
+                    Waited::Closed
+                } else {
+                    Waited::TimedOut
+                };
             }
         };
         drop(guard);
@@ -81,14 +86,22 @@ impl RoomWaiters {
 
     /// Wakes every parked producer when there is one. The consumer calls it
     /// after freeing slots, and `close` after closing the gate.
+    ///
+    /// While a producer waits, this takes the lock for a moment: a producer
+    /// holds it only to look at two atomics before it parks (or returns),
+    /// so the consumer can wait for a producer only if the OS preempts one
+    /// right there.
     pub(crate) fn notify(&self) {
         // Pairs with the fence in `wait` (see there).
         fence(Ordering::SeqCst);
         if self.waiting.load(Ordering::Relaxed) > 0 {
-            // Under the lock: a producer between its check and its wait
-            // holds it, so it is either waiting already or checks after the
-            // slots were freed.
-            let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+            // Taking the lock once is what makes the notify reach a producer
+            // between its check and its wait: that producer holds the lock,
+            // so after it is released here the producer is parked (and
+            // woken below) or looks after the slots were freed. The notify
+            // itself is made after releasing it, so that the woken
+            // producers do not queue behind the consumer for it.
+            drop(self.lock.lock().unwrap_or_else(|p| p.into_inner()));
             self.freed.notify_all();
         }
     }

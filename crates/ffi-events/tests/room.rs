@@ -1,9 +1,9 @@
 //! Producers that wait for room (`Emitter::wait_for_room`) instead of
 //! losing an event: every event arrives, in each producer's order, every
 //! wait ends with room (none reaches its timeout, which is how a lost
-//! wake-up would show: the consumer here calls nothing but `drain`, which
-//! wakes waiters only after it freed slots), and closing the hub ends the
-//! waits at once.
+//! wake-up would show: the consumer here calls nothing but `drain` or
+//! `drain_batch`, which wake waiters only after they freed slots), and
+//! closing the hub ends the waits at once.
 
 use std::thread;
 use std::time::Duration;

@@ -35,9 +35,9 @@ pub struct BurstOptions {
     /// `'drop'` (default): a refused event is counted and skipped, as a
     /// producer that must never wait does. `'retry'`: the thread yields (16
     /// refusals in a row), then waits for room (`Emitter::wait_for_room`,
-    /// woken by the consumer's next drain), and emits the same event again until the ring takes it, as a
-    /// lossless producer does; every refusal still counts as refused in the
-    /// hub's stats.
+    /// woken by the consumer's next drain), and emits the same event again
+    /// until the ring takes it, as a lossless producer does; every refusal
+    /// still counts as refused in the hub's stats.
     pub on_full: Option<String>,
     /// Time every emit and report the slowest in `maxEmitNs` (costs a clock
     /// read per emit).
@@ -307,6 +307,8 @@ impl Job<'_> {
                 Err(EmitError::Full { .. }) if self.on_full == OnFull::Retry => {
                     retried += 1;
                     refused_in_a_row += 1;
+                    // Not reset after a wait: a producer that another one
+                    // beat to the room parks again at once.
                     if refused_in_a_row <= RETRY_YIELDS {
                         std::thread::yield_now();
                     } else if emitter.wait_for_room(RETRY_WAIT).is_err() {
