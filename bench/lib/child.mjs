@@ -51,8 +51,9 @@ const ENDLESS = 2 ** 52
 // keeps its defaults (capacity 1024, overflow 'reject'); the producers are
 // `sources.burst` with `onFull: 'retry'`, i.e. what a lossless producer does
 // with a bounded ring: on a refusal it yields (16 times in a row), then
-// waits for room (`Emitter::wait_for_room`), and emits the same event again. (a) and (b) need no retry: their queues are
-// unbounded, so their producers finish early and memory holds the backlog.
+// waits for room (`Emitter::wait_for_room`), and emits the same event
+// again. (a) and (b) need no retry: their queues are unbounded, so their
+// producers finish early and memory holds the backlog.
 // `options.capacity` gives the hub a larger ring (the row "ring = (e)'s
 // backlog"), `options.threads` overrides the scenario's producer count (the
 // 1-producer run beside a multi-producer row). `options.span` (raw rows)

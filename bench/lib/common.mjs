@@ -101,11 +101,10 @@ export function makeListeners(encoding, count, state, peak) {
   let sink = 0
   const touch =
     encoding === 'raw' ? (p) => (sink += p.length) : encoding === 'tick' ? (p) => (sink += p.n) : (p) => (sink += p.i)
+  const counted = counter(state, peak)
   const first = (p) => {
     touch(p)
-    const n = ++state.n
-    if ((n & 4095) === 0) peak.sample()
-    if (n === state.target) state.done()
+    counted()
   }
   const fns = [first]
   for (let i = 1; i < count; i++) fns.push((p) => touch(p))
@@ -123,16 +122,24 @@ export function makeListeners(encoding, count, state, peak) {
 export function makeSpanListeners(count, state, peak) {
   let sink = 0
   const touch = (start, end) => (sink += end - start)
+  const counted = counter(state, peak)
   const first = (bytes, start, end) => {
     touch(start, end)
-    const n = ++state.n
-    if ((n & 4095) === 0) peak.sample()
-    if (n === state.target) state.done()
+    counted()
   }
   const fns = [first]
   for (let i = 1; i < count; i++) fns.push((bytes, start, end) => touch(start, end))
   state.sink = () => sink
   return fns
+}
+
+/** The first listener's bookkeeping: counts the event, samples RSS every 4096 events, ends the run at `state.target`. */
+function counter(state, peak) {
+  return () => {
+    const n = ++state.n
+    if ((n & 4095) === 0) peak.sample()
+    if (n === state.target) state.done()
+  }
 }
 
 export function newState(target = Infinity) {

@@ -209,17 +209,14 @@ impl Hub {
         let mut extras = extras.drain(..);
         let mut freed = false;
         for item in items.drain(..) {
+            freed |= !matches!(item, Item::Extra);
             match item {
                 // SAFETY: claimed and planned by this drain, taken once.
                 Item::Ring(pos) => out.push(unsafe { hub.ring.take(pos) }),
                 // SAFETY: as above.
                 Item::Unheard(pos) => unsafe { hub.ring.release(pos) },
-                Item::Extra => {
-                    out.extend(extras.next());
-                    continue;
-                }
+                Item::Extra => out.extend(extras.next()),
             }
-            freed = true;
         }
         if freed {
             hub.room.notify();

@@ -241,15 +241,20 @@ const LINGER: DrainLimits = DrainLimits {
     linger: true,
 };
 
-/// A hub whose wake-ups are counted.
+/// A hub whose wake-ups are counted, with one listener of every event:
+/// drains hand over only events someone hears.
 fn counted_hub() -> (Hub, Arc<CountingWake>) {
+    counted_hub_hearing(Filter::Any)
+}
+
+/// A hub whose wake-ups are counted, with one listener: `filter`.
+fn counted_hub_hearing(filter: Filter) -> (Hub, Arc<CountingWake>) {
     let hub = Hub::new(HubConfig {
         stall_timeout: None,
         ..HubConfig::default()
     })
     .unwrap();
-    // A listener of every event: drains hand over only events someone hears.
-    hub.registry().add(Filter::Any).unwrap();
+    hub.registry().add(filter).unwrap();
     let wake = Arc::new(CountingWake(Default::default()));
     hub.attach(wake.clone());
     (hub, wake)
@@ -442,14 +447,7 @@ fn an_emit_refused_on_a_full_ring_is_never_encoded_but_takes_its_seq() {
 
 #[test]
 fn ring_events_nobody_hears_count_toward_the_linger() {
-    let hub = Hub::new(HubConfig {
-        stall_timeout: None,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    hub.registry().add(Filter::Name("x".into())).unwrap();
-    let wake = Arc::new(CountingWake(Default::default()));
-    hub.attach(wake.clone());
+    let (hub, wake) = counted_hub_hearing(Filter::Name("x".into()));
     let emitter = hub.emitter();
     let mut batch = Vec::new();
 
