@@ -87,3 +87,47 @@ test('an event is heard by the listeners its name had when its batch was drained
   t.deepEqual(heard, ['a', 'b', 'b, added during a'])
   t.like(hub.stats(), { delivered: 3, unheard: 1, batches: 1 })
 })
+
+test('every event keeps its own name across batches whose names change, repeat, reorder or differ in a byte (seeded)', async (t) => {
+  // The batch reader reuses the last batch's name strings while the names'
+  // bytes are the same: this breaks if it reuses one whose bytes differ.
+  const SEED = Number(process.env.FFI_EVENTS_SEED ?? 20261203)
+  let state = SEED >>> 0
+  const rand = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let x = Math.imul(state ^ (state >>> 15), 1 | state)
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+  }
+  // Pairs of names of the same length and first byte, which differ later.
+  const twins = new Map<string, string>()
+  for (const [a, b] of [['ab', 'aa'], ['é', 'è'], ['e\u0301', 'e\u0300'], ['日本', '日付'], ['x'.repeat(200), `${'x'.repeat(199)}y`], ['tick', 'tock']]) {
+    twins.set(a, b).set(b, a)
+  }
+  const pool = [...twins.keys(), 'a', 'b']
+  const pick = (): string => pool[Math.floor(rand() * pool.length)]
+  const hub = new EventHub({ capacity: 4096 })
+  const heard: string[] = []
+  hub.onAny((name, _payload, meta) => heard.push(`${name}|${meta.name}`))
+  let names: string[] = []
+  let twinRounds = 0
+  for (let round = 0; round < 400; round++) {
+    const kind = names.length === 0 ? 2 : Math.floor(rand() * 3)
+    if (kind === 0) {
+      // The last batch's names again.
+    } else if (kind === 1 && names.some((name) => twins.has(name))) {
+      // The last batch's names with one replaced by its twin.
+      const at = names.findIndex((name, i) => twins.has(name) && (i === names.length - 1 || rand() < 0.5))
+      names = names.map((name, i) => (i === at ? (twins.get(name) as string) : name))
+      twinRounds++
+    } else {
+      names = Array.from({ length: 1 + Math.floor(rand() * 6) }, pick)
+    }
+    heard.length = 0
+    for (const name of names) hub.emitRaw(name, new Uint8Array([round & 0xff]))
+    await until(() => heard.length === names.length)
+    t.deepEqual(heard, names.map((name) => `${name}|${name}`), `seed ${SEED}, round ${round}`)
+  }
+  t.true(twinRounds > 50, `seed ${SEED}: ${twinRounds} rounds changed one name for its twin`)
+  await hub.close()
+})

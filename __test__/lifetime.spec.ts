@@ -66,6 +66,44 @@ test('hubs without listeners that nothing references are collected and closed, t
   }
 })
 
+test('a hub that delivered to listeners and then lost them is collected and closed, its producer stopped', (t) => {
+  // While it listens the hub is reached strongly from the delivery
+  // function the native side holds; removing the last listener must let go.
+  const result = runNode(
+    `
+    const { EventHub, sources } = require('ffi-events')
+    let collected = 0
+    const registry = new FinalizationRegistry(() => collected++)
+    let control
+    let heard = 0
+    ;(async () => {
+      await (async () => {
+        const hub = new EventHub()
+        const id = hub.on('tick', () => heard++)
+        const onAny = hub.onAny(() => {})
+        control = sources.ticker(hub, { name: 'tick', intervalMs: 1 })
+        registry.register(hub, 'listened, then not')
+        while (heard < 20) await new Promise((resolve) => setTimeout(resolve, 5))
+        hub.off(id)
+        hub.off(onAny)
+      })()
+      for (let round = 0; round < 200 && (collected < 1 || control.running); round++) {
+        globalThis.gc()
+        await new Promise((resolve) => setTimeout(resolve, 10))
+      }
+      console.log(JSON.stringify({ collected, running: control.running, heard }))
+    })()
+    `,
+    60_000,
+    ['--expose-gc'],
+  )
+  t.is(result.status, 0, result.stderr)
+  const out = JSON.parse(result.stdout) as { collected: number; running: boolean; heard: number }
+  t.true(out.heard >= 20)
+  t.is(out.collected, 1)
+  t.false(out.running)
+})
+
 test('a hub with listeners stays alive and keeps delivering when nothing else references it', (t) => {
   const result = runNode(
     `

@@ -59,26 +59,24 @@ export interface Report {
 
 /**
  * A decoded view of one batch; `payload(i)` is a view into the batch. Its
- * tables are read through two views of the whole buffer (one per element
- * size) at offsets computed from the header, not one view per table: a
- * batch is made for every wake-up, and at a few hundred events per second
- * each is a one-event batch, so what it allocates is paid per event.
+ * tables are read through one `DataView` of the whole buffer (which the
+ * compiled decoders read payloads through too) at offsets computed from the
+ * header, not one view per table or element size: a batch is made for every
+ * wake-up, and at a few hundred events per second each is a one-event
+ * batch, so what it allocates is paid per event.
  */
 export class Batch {
   readonly count: number
   readonly more: boolean
-  /** The whole batch; payload bytes sit at `payloadStart + ...`. */
-  readonly bytes: Uint8Array
   readonly payloadStart: number
   /** The whole batch as a `Buffer` (same bytes and offsets as `bytes`). */
   readonly buffer: Buffer
-  /** The batch's 4-byte words and 8-byte words, from its start. */
-  readonly #u32: Uint32Array
-  readonly #f64: Float64Array
-  /** The `ArrayBuffer` under `bytes`, and where the batch starts in it. */
+  /** The whole batch, for its tables and the compiled decoders. */
+  readonly dataView: DataView
+  /** The `ArrayBuffer` under `buffer`, and where the batch starts in it. */
   readonly #arrayBuffer: ArrayBufferLike
   readonly #base: number
-  /** Where each table starts, in elements of its view. */
+  /** Where each table starts, in bytes. */
   readonly #endsAt: number
   readonly #tagsAt: number
   readonly #routeEndsAt: number
@@ -86,58 +84,51 @@ export class Batch {
   readonly #names: string[]
   /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
   #headers: Array<Uint8Array | undefined> | undefined
-  #dataView: DataView | undefined
+  #bytes: Uint8Array | undefined
 
   constructor(buffer: Buffer) {
-    // The tables are read through typed arrays, which need aligned offsets;
-    // napi allocates each batch on its own, so this copy never happens in practice.
-    const aligned = buffer.byteOffset % 8 === 0 ? buffer : Buffer.from(new Uint8Array(buffer))
-    const { buffer: ab, byteOffset: base } = aligned
-    const u32 = new Uint32Array(ab, base, aligned.length >>> 2)
-    const n = u32[0]
-    const k = u32[1]
+    const { buffer: ab, byteOffset: base } = buffer
+    const dv = new DataView(ab, base, buffer.length)
+    const n = dv.getUint32(0, true)
+    const k = dv.getUint32(4, true)
     this.count = n
-    this.more = (u32[2] & FLAG_MORE) !== 0
+    this.more = (dv.getUint32(8, true) & FLAG_MORE) !== 0
     // Layout (wire.rs): 16-byte header, f64 seqs[n], u32 ends[n], u32
     // tags[n], u32 nameEnds[k], u32 routeEnds[k], f64 routeIds[...] (its
     // offset, 16 + 16n + 8k, is a multiple of 8), names, payloads.
-    this.#endsAt = 4 + 2 * n
-    this.#tagsAt = 4 + 3 * n
-    const nameEndsAt = 4 + 4 * n
-    this.#routeEndsAt = nameEndsAt + k
-    this.#routeIdsAt = 2 + 2 * n + k
-    const routes = k === 0 ? 0 : u32[this.#routeEndsAt + k - 1]
-    const namesStart = 16 + 16 * n + 8 * k + 8 * routes
-    this.#u32 = u32
-    this.#f64 = new Float64Array(ab, base, namesStart >>> 3)
+    this.#endsAt = 16 + 8 * n
+    this.#tagsAt = 16 + 12 * n
+    const nameEndsAt = 16 + 16 * n
+    this.#routeEndsAt = nameEndsAt + 4 * k
+    this.#routeIdsAt = nameEndsAt + 8 * k
+    const routes = k === 0 ? 0 : dv.getUint32(this.#routeEndsAt + 4 * (k - 1), true)
+    const namesStart = this.#routeIdsAt + 8 * routes
+    this.dataView = dv
     this.#arrayBuffer = ab
     this.#base = base
-    const names = new Array<string>(k)
-    let at = namesStart
-    for (let j = 0; j < k; j++) {
-      const end = namesStart + u32[nameEndsAt + j]
-      names[j] = aligned.toString('utf8', at, end)
-      at = end
-    }
-    this.#names = names
-    this.payloadStart = namesStart + u32[3]
-    this.bytes = new Uint8Array(ab, base, aligned.length)
-    this.buffer = aligned
+    this.#names = namesOf(buffer, dv, nameEndsAt, k, namesStart)
+    this.payloadStart = namesStart + dv.getUint32(12, true)
+    this.buffer = buffer
   }
 
-  /** A `DataView` of `bytes`, made on first use. */
-  get dataView(): DataView {
-    return (this.#dataView ??= new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength))
+  /** The whole batch; payload bytes sit at `payloadStart + ...`. Made on first use (a batch of raw events delivered as views never needs it). */
+  get bytes(): Uint8Array {
+    return (this.#bytes ??= new Uint8Array(this.#arrayBuffer, this.#base, this.buffer.length))
+  }
+
+  /** Event `i`'s tag: name index << 8, fault, self-contained flag, lane. */
+  #tag(i: number): number {
+    return this.dataView.getUint32(this.#tagsAt + 4 * i, true)
   }
 
   /** Event `i`'s sequence number. */
   seq(i: number): number {
     // The seqs follow the 16-byte header: 8-byte word 2 on.
-    return this.#f64[2 + i]
+    return this.dataView.getFloat64(16 + 8 * i, true)
   }
 
   name(i: number): string {
-    return this.#names[this.#u32[this.#tagsAt + i] >>> 8]
+    return this.#names[this.#tag(i) >>> 8]
   }
 
   /** Name index `j`'s name. */
@@ -147,21 +138,21 @@ export class Batch {
 
   /** The index of event `i`'s name among the batch's names. */
   nameIndex(i: number): number {
-    return this.#u32[this.#tagsAt + i] >>> 8
+    return this.#tag(i) >>> 8
   }
 
   /** Where the route of name index `j` starts and ends among the route ids (see `routeId`). */
   routeStart(j: number): number {
-    return j === 0 ? 0 : this.#u32[this.#routeEndsAt + j - 1]
+    return j === 0 ? 0 : this.dataView.getUint32(this.#routeEndsAt + 4 * (j - 1), true)
   }
 
   routeEnd(j: number): number {
-    return this.#u32[this.#routeEndsAt + j]
+    return this.dataView.getUint32(this.#routeEndsAt + 4 * j, true)
   }
 
   /** Listener id `at` of the routes, one name's route after the other (the native registry's, read when the batch was drained). */
   routeId(at: number): number {
-    return this.#f64[this.#routeIdsAt + at]
+    return this.dataView.getFloat64(this.#routeIdsAt + 8 * at, true)
   }
 
   /** The number of distinct names in the batch. */
@@ -171,7 +162,7 @@ export class Batch {
 
   /** The event's lane: one of the `LANE_*` values. */
   lane(i: number): number {
-    return this.#u32[this.#tagsAt + i] & LANE_MASK
+    return this.#tag(i) & LANE_MASK
   }
 
   /**
@@ -180,23 +171,23 @@ export class Batch {
    * crates/ffi-events/src/cbor_scan.rs): such items decode as a sequence.
    */
   selfContained(i: number): boolean {
-    return (this.#u32[this.#tagsAt + i] & TAG_SELF_CONTAINED) !== 0
+    return (this.#tag(i) & TAG_SELF_CONTAINED) !== 0
   }
 
   /** Why the native scan found a CBOR-lane payload malformed (not decoded then), or `undefined`. */
   fault(i: number): string | undefined {
-    const code = (this.#u32[this.#tagsAt + i] >>> FAULT_SHIFT) & FAULT_MASK
+    const code = (this.#tag(i) >>> FAULT_SHIFT) & FAULT_MASK
     return code === 0 ? undefined : (FAULTS[code] ?? 'malformed CBOR')
   }
 
   /** Where event `i`'s bytes start in `bytes`. */
   start(i: number): number {
-    return this.payloadStart + (i === 0 ? 0 : this.#u32[this.#endsAt + i - 1])
+    return this.payloadStart + (i === 0 ? 0 : this.dataView.getUint32(this.#endsAt + 4 * (i - 1), true))
   }
 
   /** Where event `i`'s bytes end in `bytes`. */
   end(i: number): number {
-    return this.payloadStart + this.#u32[this.#endsAt + i]
+    return this.payloadStart + this.dataView.getUint32(this.#endsAt + 4 * i, true)
   }
 
   /** The event's bytes (on the CBOR lane, the payload's data item): a view that stays valid (the batch is never reused). */
@@ -251,6 +242,49 @@ export class Batch {
 }
 
 /**
+ * The names of the last batch that had other names than the one before,
+ * and their UTF-8 bytes: consecutive batches mostly carry the same names,
+ * which are then neither decoded nor allocated again (a one-event batch
+ * made a string and an array per event).
+ */
+let lastNames: string[] = []
+let lastNameBytes: Uint8Array[] = []
+
+/** The `k` names of a batch, whose UTF-8 bytes start at `namesStart` and end where the u32 table at `nameEndsAt` says. */
+function namesOf(buffer: Buffer, dv: DataView, nameEndsAt: number, k: number, namesStart: number): string[] {
+  if (k === lastNames.length) {
+    let at = namesStart
+    let j = 0
+    for (; j < k; j++) {
+      const end = namesStart + dv.getUint32(nameEndsAt + 4 * j, true)
+      if (!sameBytes(buffer, at, end, lastNameBytes[j])) break
+      at = end
+    }
+    if (j === k) return lastNames
+  }
+  const names = new Array<string>(k)
+  const bytes = new Array<Uint8Array>(k)
+  let at = namesStart
+  for (let j = 0; j < k; j++) {
+    const end = namesStart + dv.getUint32(nameEndsAt + 4 * j, true)
+    names[j] = buffer.toString('utf8', at, end)
+    // A copy: a view would keep this batch's memory alive.
+    bytes[j] = new Uint8Array(buffer.buffer.slice(buffer.byteOffset + at, buffer.byteOffset + end))
+    at = end
+  }
+  lastNames = names
+  lastNameBytes = bytes
+  return names
+}
+
+/** Whether `buffer[from, to)` holds exactly `bytes`. */
+function sameBytes(buffer: Buffer, from: number, to: number, bytes: Uint8Array): boolean {
+  if (to - from !== bytes.length) return false
+  for (let i = 0; i < bytes.length; i++) if (buffer[from + i] !== bytes[i]) return false
+  return true
+}
+
+/**
  * An empty batch kept for the life of the process. A `Batch`'s fields give
  * it a map of its own that V8 reaches only through its instances and the
  * code optimized for them; between two batches no instance is alive, so a
@@ -259,6 +293,9 @@ export class Batch {
  * next ones. This instance keeps the map.
  */
 export const KEEP_BATCH_MAP: Batch = new Batch(Buffer.alloc(16))
+// Its lazily made field holds a view from the start, so that the first
+// batch to make one does not change the field's type under optimized code.
+void KEEP_BATCH_MAP.bytes
 
 /**
  * Bytes of the envelope before the payload value for a name of `nameBytes`

@@ -60,6 +60,17 @@ export interface NativeHubHandle {
   readonly __nativeHubHandle: never
 }
 
+/**
+ * How the delivery function the native side holds reaches its hub: weakly,
+ * so that holding it does not keep a hub without listeners from being
+ * collected, and through `held` while the hub is kept alive anyway (it has
+ * listeners or pending requests; see `lifetime.ts`).
+ */
+interface HubLink {
+  held: EventHub<EventMap> | undefined
+  readonly weak: WeakRef<EventHub<EventMap>>
+}
+
 interface Internals {
   native: NativeHub
   binding: BindingModule
@@ -110,6 +121,8 @@ export interface EventHubBindingOptions {
  */
 export class EventHub<Events extends EventMap = Record<string, unknown>> implements AsyncDisposable {
   readonly #native: NativeHub
+  /** How the native side's delivery function reaches this hub. */
+  readonly #link: HubLink = { held: undefined, weak: new WeakRef(this as unknown as EventHub<EventMap>) }
   readonly #dispatcher: Dispatcher
   /** Called once when the hub closes: pending `waitFor`s and `events()` iterators. */
   readonly #onClose = new Set<() => void>()
@@ -144,7 +157,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
         maxBatchEvents: options.maxBatchEvents,
         clockOriginNs: process.hrtime.bigint(),
       },
-      EventHub.#trampoline(new WeakRef(this as unknown as EventHub<EventMap>)),
+      EventHub.#trampoline(this.#link),
     )
     this.#native = native
     this.#dispatcher = new Dispatcher({
@@ -157,14 +170,13 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     track(this, native)
   }
 
-  /**
-   * The delivery function the native side holds for as long as it lives.
-   * It reaches the hub through a weak reference, so that holding it does
-   * not keep a hub without listeners from being collected.
-   */
-  static #trampoline(hub: WeakRef<EventHub<EventMap>>): (batch: Buffer | null) => void {
+  /** The delivery function the native side holds for as long as it lives (see `HubLink`). */
+  static #trampoline(link: HubLink): (batch: Buffer | null) => void {
     return (batch) => {
-      const live = hub.deref()
+      // `deref()` keeps its target alive to the end of the job, in a set V8
+      // allocates for each job: about 110 bytes per batch, which a listening
+      // hub (held anyway) does without.
+      const live = link.held ?? link.weak.deref()
       if (live !== undefined) live.#deliver(batch)
     }
   }
@@ -502,7 +514,9 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     // A closing hub lets go for good (a waitFor settled by the close must
     // not put it back).
     if (this.#closing !== undefined) return
-    holdWhileListening(this, this.#dispatcher.entries.size + this.#requests.size)
+    const held = this.#dispatcher.entries.size + this.#requests.size > 0
+    holdWhileListening(this, held)
+    this.#link.held = held ? (this as unknown as EventHub<EventMap>) : undefined
   }
 
   /**
@@ -574,6 +588,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
         )
         this.#native.release()
         untrack(this)
+        this.#link.held = undefined
         for (const onClose of [...this.#onClose]) onClose()
         resolve()
       }

@@ -29,8 +29,8 @@ export function untrack(hub: object): void {
   withListeners.delete(hub)
 }
 
-/** Keeps `hub` alive while `listeners > 0`. */
-export function holdWhileListening(hub: object, listeners: number): void {
-  if (listeners > 0) withListeners.add(hub)
+/** Keeps `hub` alive while `held` (it has listeners or pending requests). */
+export function holdWhileListening(hub: object, held: boolean): void {
+  if (held) withListeners.add(hub)
   else withListeners.delete(hub)
 }

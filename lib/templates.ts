@@ -11,8 +11,11 @@
 /** What a compiled decoder returns for a payload that does not match its shape. */
 export const MISMATCH: unique symbol = Symbol('payload does not match the template')
 
-/** A compiled decoder: the value of the payload at `[start, end)` of `u8`, or `MISMATCH`. */
-export type CompiledDecoder = (u8: Uint8Array, dv: DataView, buffer: Buffer, start: number, end: number) => unknown
+/**
+ * A compiled decoder: the value of the payload at `[start, end)` of `buf`,
+ * or `MISMATCH`. `dv` views the same bytes as `buf`, at the same offsets.
+ */
+export type CompiledDecoder = (buf: Buffer, dv: DataView, start: number, end: number) => unknown
 
 /** Payloads of one shape seen in a row before a decoder is compiled for it. */
 const LEARN_AFTER = 4
@@ -280,12 +283,12 @@ export function compile(shape: string): CompiledDecoder {
       case 's':
         emitHead(3)
         emit('if (p + t > e) return M; for (let i = p; i < p + t; i++) if (u8[i] >= 0x80) return M;')
-        emit(`const ${v} = t === 0 ? '' : buf.toString('latin1', p, p + t); p += t`)
+        emit(`const ${v} = t === 0 ? '' : u8.toString('latin1', p, p + t); p += t`)
         return v
       case 'y':
         emitHead(2)
         // A copy, as cbor-x's `copyBuffers` makes it: a plain Uint8Array of its own.
-        emit(`if (p + t > e) return M; const ${v} = slice.call(u8, p, p + t); p += t`)
+        emit(`if (p + t > e) return M; const ${v} = copy(dv, p, p + t); p += t`)
         return v
       case '[':
       case '{':
@@ -334,10 +337,15 @@ export function compile(shape: string): CompiledDecoder {
   }
   const result = value()
   const body = `let p = s, b = 0, t = 0\n${code}return p === e ? ${result} : M`
-  const factory = new Function('M', 'f16', 'slice', `return function compiledDecoder(u8, dv, buf, s, e) {\n${body}\n}`) as (
+  const factory = new Function('M', 'f16', 'copy', `return function compiledDecoder(u8, dv, s, e) {\n${body}\n}`) as (
     mismatch: typeof MISMATCH,
     f16: typeof float16,
-    slice: typeof Uint8Array.prototype.slice,
+    copy: typeof copyBytes,
   ) => CompiledDecoder
-  return factory(MISMATCH, float16, Uint8Array.prototype.slice)
+  return factory(MISMATCH, float16, copyBytes)
+}
+
+/** A copy of the bytes at `[from, to)` of `dv` in a plain `Uint8Array` of its own, as cbor-x's `copyBuffers` gives. */
+function copyBytes(dv: DataView, from: number, to: number): Uint8Array {
+  return new Uint8Array(dv.buffer.slice(dv.byteOffset + from, dv.byteOffset + to))
 }
