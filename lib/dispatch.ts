@@ -443,6 +443,7 @@ export class Dispatcher {
 
   #dispatchOne(batch: Batch, i: number, name: string, lane: number, route: Entry[]): void {
     const raw = lane === LANE_RAW
+    const seq = batch.seq(i)
     // Made on first use: meta only for a listener that takes it (or an
     // error report), the bytes only for raw listeners (or the raw lane), the
     // decoded value once for all decoding listeners.
@@ -453,8 +454,8 @@ export class Dispatcher {
       const entry = route[j]
       if (!entry.live) continue
       if (entry.kind === Kind.RawSpan) {
-        if (entry.wantsMeta) meta ??= metaFor(name, batch.seq(i), lane)
-        this.#call(entry, name, batch.bytes, meta, batch.seq(i), lane, batch.start(i), batch.end(i))
+        if (entry.wantsMeta) meta ??= metaFor(name, seq, lane)
+        this.#call(entry, name, batch.bytes, meta, seq, lane, batch.start(i), batch.end(i))
         continue
       }
       let value: unknown
@@ -466,13 +467,13 @@ export class Dispatcher {
         if (payload === DECODE_FAILED) {
           payload = this.#payloadOf(batch, i, lane)
           if (payload === DECODE_FAILED) {
-            return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, batch.seq(i), lane))
+            return this.#deliverRawOnly(route, j + 1, batch, i, lane, meta ?? metaFor(name, seq, lane))
           }
         }
         value = payload
       }
-      if (entry.wantsMeta) meta ??= metaFor(name, batch.seq(i), lane)
-      this.#call(entry, name, value, meta, batch.seq(i), lane)
+      if (entry.wantsMeta) meta ??= metaFor(name, seq, lane)
+      this.#call(entry, name, value, meta, seq, lane)
     }
   }
 
