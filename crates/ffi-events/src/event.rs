@@ -175,39 +175,42 @@ fn append(data: &mut Data, bytes: &[u8]) {
 /// `dst` is valid for `src.len()` bytes of writes and does not overlap `src`.
 #[inline(always)]
 unsafe fn copy_bytes(src: &[u8], dst: *mut u8) {
-    use std::ptr::{read_unaligned, write_unaligned};
     let (n, s) = (src.len(), src.as_ptr());
-    // SAFETY (each arm): both ends of each load and store fall within the
-    // `n` bytes of `src` and of `dst`.
+    // SAFETY (each arm): `n` is within what the arm's copy takes, and both
+    // `src` and `dst` hold `n` bytes.
     unsafe {
-        if n >= 8 {
-            if n > 16 {
-                std::ptr::copy_nonoverlapping(s, dst, n);
-                return;
-            }
-            let (head, tail) = (
-                read_unaligned(s.cast::<u64>()),
-                read_unaligned(s.add(n - 8).cast::<u64>()),
-            );
-            write_unaligned(dst.cast::<u64>(), head);
-            write_unaligned(dst.add(n - 8).cast::<u64>(), tail);
+        if n > 16 {
+            std::ptr::copy_nonoverlapping(s, dst, n);
+        } else if n >= 8 {
+            copy_two_words::<u64>(s, dst, n);
         } else if n >= 4 {
-            let (head, tail) = (
-                read_unaligned(s.cast::<u32>()),
-                read_unaligned(s.add(n - 4).cast::<u32>()),
-            );
-            write_unaligned(dst.cast::<u32>(), head);
-            write_unaligned(dst.add(n - 4).cast::<u32>(), tail);
+            copy_two_words::<u32>(s, dst, n);
         } else if n >= 2 {
-            let (head, tail) = (
-                read_unaligned(s.cast::<u16>()),
-                read_unaligned(s.add(n - 2).cast::<u16>()),
-            );
-            write_unaligned(dst.cast::<u16>(), head);
-            write_unaligned(dst.add(n - 2).cast::<u16>(), tail);
+            copy_two_words::<u16>(s, dst, n);
         } else if n == 1 {
             *dst = *s;
         }
+    }
+}
+
+/// Copies `n` bytes as two words of type `W` that overlap: the first at
+/// the start, the second ending at byte `n`.
+///
+/// # Safety
+/// `size_of::<W>() <= n <= 2 * size_of::<W>()`; `s` is valid for `n` bytes
+/// of reads, `dst` for `n` bytes of writes, and they do not overlap.
+#[inline(always)]
+unsafe fn copy_two_words<W: Copy>(s: *const u8, dst: *mut u8, n: usize) {
+    use std::ptr::{read_unaligned, write_unaligned};
+    let last = n - std::mem::size_of::<W>();
+    // SAFETY: both words lie within the `n` bytes (see above).
+    unsafe {
+        let (head, tail) = (
+            read_unaligned(s.cast::<W>()),
+            read_unaligned(s.add(last).cast::<W>()),
+        );
+        write_unaligned(dst.cast::<W>(), head);
+        write_unaligned(dst.add(last).cast::<W>(), tail);
     }
 }
 
