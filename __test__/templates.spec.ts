@@ -313,3 +313,28 @@ test('templates of one shape share one decoder, for the whole process', (t) => {
   t.is(compiled(shape), decoder)
   t.not(compile(shape), decoder, 'compile itself makes a new function')
 })
+
+test('through a hub: text and byte strings decoded by a compiled decoder are what cbor-x gives, each byte string a plain copy of its own', async (t) => {
+  const hub = new EventHub()
+  t.teardown(() => hub.close())
+  const got: Array<{ s: string; d: Uint8Array }> = []
+  hub.on('blob', (value) => got.push(value as { s: string; d: Uint8Array }))
+  const encoder = new Encoder({ useRecords: false })
+  // A Buffer encodes as a plain byte string (cbor-x tags a Uint8Array: tag 64).
+  const sent = Array.from({ length: 40 }, (_, i) => ({ s: `name-${i}`, d: Buffer.from(Array.from({ length: 5 + (i % 70) }, (_, k) => (k * 7 + i) & 0xff)) }))
+  // One batch at a time, so that the template compiles after the first few.
+  for (const value of sent) {
+    hub.emitCbor('blob', encoder.encode(value))
+    const before = got.length
+    await until(() => got.length === before + 1)
+  }
+  t.true(hub.stats().compiledDecodes >= 30, `${hub.stats().compiledDecodes} compiled decodes`)
+  for (let i = 0; i < sent.length; i++) {
+    // From a plain Uint8Array, as the hub hands cbor-x its bytes (sliced from a Buffer, a copy is a Buffer).
+    const expected = decoder.decode(Uint8Array.from(encoder.encode(sent[i]))) as { s: string; d: Uint8Array }
+    t.true(same(got[i], expected), `event ${i}`)
+    t.is(Object.getPrototypeOf(got[i].d), Uint8Array.prototype, `event ${i}: a plain Uint8Array, not a Buffer`)
+    t.is(got[i].d.byteOffset, 0)
+    t.is(got[i].d.buffer.byteLength, sent[i].d.length, `event ${i}: a buffer of its own, not the batch's`)
+  }
+})
