@@ -129,5 +129,13 @@ test('every event keeps its own name across batches whose names change, repeat, 
     t.deepEqual(heard, names.map((name) => `${name}|${name}`), `seed ${SEED}, round ${round}`)
   }
   t.true(twinRounds > 50, `seed ${SEED}: ${twinRounds} rounds changed one name for its twin`)
+  // 'é' is the bytes c3 a9, the code units of 'Ã©': a batch of 'é' after a
+  // batch of 'Ã©' (and back) must not reuse the other's string.
+  for (const name of ['Ã©', 'é', 'Ã©', 'tick', 'é']) {
+    heard.length = 0
+    hub.emitRaw(name, new Uint8Array(0))
+    await until(() => heard.length === 1)
+    t.deepEqual(heard, [`${name}|${name}`])
+  }
   await hub.close()
 })

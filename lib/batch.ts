@@ -242,13 +242,12 @@ export class Batch {
 }
 
 /**
- * The names of the last batch that had other names than the one before,
- * and their UTF-8 bytes: consecutive batches mostly carry the same names,
- * which are then neither decoded nor allocated again (a one-event batch
- * made a string and an array per event).
+ * The names of the last batch that had other names than the one before:
+ * consecutive batches mostly carry the same names, which are then neither
+ * decoded nor allocated again (a one-event batch made a string and an
+ * array per event).
  */
 let lastNames: string[] = []
-let lastNameBytes: Uint8Array[] = []
 
 /** The `k` names of a batch, whose UTF-8 bytes start at `namesStart` and end where the u32 table at `nameEndsAt` says. */
 function namesOf(buffer: Buffer, dv: DataView, nameEndsAt: number, k: number, namesStart: number): string[] {
@@ -257,30 +256,33 @@ function namesOf(buffer: Buffer, dv: DataView, nameEndsAt: number, k: number, na
     let j = 0
     for (; j < k; j++) {
       const end = namesStart + dv.getUint32(nameEndsAt + 4 * j, true)
-      if (!sameBytes(buffer, at, end, lastNameBytes[j])) break
+      if (!isAsciiOf(buffer, at, end, lastNames[j])) break
       at = end
     }
     if (j === k) return lastNames
   }
   const names = new Array<string>(k)
-  const bytes = new Array<Uint8Array>(k)
   let at = namesStart
   for (let j = 0; j < k; j++) {
     const end = namesStart + dv.getUint32(nameEndsAt + 4 * j, true)
     names[j] = buffer.toString('utf8', at, end)
-    // A copy: a view would keep this batch's memory alive.
-    bytes[j] = new Uint8Array(buffer.buffer.slice(buffer.byteOffset + at, buffer.byteOffset + end))
     at = end
   }
   lastNames = names
-  lastNameBytes = bytes
   return names
 }
 
-/** Whether `buffer[from, to)` holds exactly `bytes`. */
-function sameBytes(buffer: Buffer, from: number, to: number, bytes: Uint8Array): boolean {
-  if (to - from !== bytes.length) return false
-  for (let i = 0; i < bytes.length; i++) if (buffer[from + i] !== bytes[i]) return false
+/**
+ * Whether `buffer[from, to)` is `name`, written in ASCII. A name with other
+ * characters is never matched here (it is decoded again): its UTF-8 bytes
+ * could equal the code units of another string of that many characters.
+ */
+function isAsciiOf(buffer: Buffer, from: number, to: number, name: string): boolean {
+  if (to - from !== name.length) return false
+  for (let i = 0; i < name.length; i++) {
+    const byte = buffer[from + i]
+    if (byte >= 0x80 || byte !== name.charCodeAt(i)) return false
+  }
   return true
 }
 
