@@ -4,7 +4,7 @@ import { EmitRefusal, type NativeHub } from '../binding'
 import { Batch } from './batch'
 import { Dispatcher, Kind, rethrowLater, takesMeta } from './dispatch'
 import { closedError, EventHubError } from './errors'
-import { holdWhileListening, track, untrack } from './lifetime'
+import { track, untrack } from './lifetime'
 import { closeSinksAtExit, defaultBinding, type BindingModule } from './load'
 import { Requests } from './requests'
 import { NativeSink } from './sink'
@@ -61,10 +61,12 @@ export interface NativeHubHandle {
 }
 
 /**
- * How the delivery function the native side holds reaches its hub: weakly,
- * so that holding it does not keep a hub without listeners from being
- * collected, and through `held` while the hub is kept alive anyway (it has
- * listeners or pending requests; see `lifetime.ts`).
+ * How the delivery function the native side holds (strongly, for as long as
+ * the native hub lives) reaches its hub. `held` is the hub while it has
+ * listeners or pending requests: that is what keeps a listening hub alive
+ * like a ref'd Node handle, and spares the delivery a `WeakRef.deref()`.
+ * Otherwise only `weak` reaches it, so that a hub without listeners that
+ * nothing else references is collected (see `lifetime.ts`).
  */
 interface HubLink {
   held: EventHub<EventMap> | undefined
@@ -515,7 +517,6 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
     // not put it back).
     if (this.#closing !== undefined) return
     const held = this.#dispatcher.entries.size + this.#requests.size > 0
-    holdWhileListening(this, held)
     this.#link.held = held ? (this as unknown as EventHub<EventMap>) : undefined
   }
 
