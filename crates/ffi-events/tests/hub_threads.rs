@@ -12,28 +12,20 @@ use ffi_events::{
     DrainLimits, Drained, EmitError, Filter, Hub, HubConfig, Overflow, NOT_RESPONDING, RESPONDING,
 };
 
+mod common;
+
 const PRODUCERS: u32 = 4;
 const PER_PRODUCER: u32 = 2_000;
 
 fn run_accounting(overflow: Overflow) {
-    let hub = Hub::new(HubConfig {
-        capacity: 64,
-        overflow,
-        stall_timeout: None,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    // A listener of every event: drains hand over only events someone hears.
-    hub.registry().add(Filter::Any).unwrap();
+    let hub = common::hub_hearing_all(64, overflow);
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let emitter = hub.emitter();
             thread::spawn(move || {
                 let mut accepted = 0u64;
                 for i in 0..PER_PRODUCER {
-                    let mut bytes = [0u8; 8];
-                    bytes[..4].copy_from_slice(&p.to_le_bytes());
-                    bytes[4..].copy_from_slice(&i.to_le_bytes());
+                    let bytes = common::stamp(p, i);
                     match emitter.emit_raw("e", &bytes) {
                         Ok(_) => accepted += 1,
                         Err(EmitError::Full { .. }) => {}
@@ -55,9 +47,7 @@ fn run_accounting(overflow: Overflow) {
                 RESPONDING => ends += 1,
                 _ => {
                     assert!(seen.insert(event.seq()), "seq {} twice", event.seq());
-                    let b = event.bytes();
-                    let p = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
-                    let i = u32::from_le_bytes(b[4..8].try_into().unwrap());
+                    let (p, i) = common::read_stamp(event.bytes());
                     assert!(last[p].map_or(true, |l| l < i), "producer {p} out of order");
                     last[p] = Some(i);
                 }

@@ -8,37 +8,25 @@
 use std::thread;
 use std::time::Duration;
 
-use ffi_events::{DrainLimits, EmitError, Filter, Hub, HubConfig, Overflow};
+use ffi_events::{DrainLimits, EmitError, Overflow};
+
+mod common;
 
 const PRODUCERS: u32 = 4;
 const PER_PRODUCER: u32 = 5_000;
 /// Far longer than any wait here should take: reaching it fails the test.
 const PATIENCE: Duration = Duration::from_secs(20);
 
-fn hub(capacity: usize, overflow: Overflow) -> Hub {
-    let hub = Hub::new(HubConfig {
-        capacity,
-        overflow,
-        stall_timeout: None,
-        ..HubConfig::default()
-    })
-    .unwrap();
-    hub.registry().add(Filter::Any).unwrap();
-    hub
-}
-
 #[test]
 fn producers_that_wait_for_room_lose_nothing_and_every_wait_ends_with_room() {
-    let hub = hub(8, Overflow::Reject);
+    let hub = common::hub_hearing_all(8, Overflow::Reject);
     let producers: Vec<_> = (0..PRODUCERS)
         .map(|p| {
             let emitter = hub.emitter();
             thread::spawn(move || {
                 let mut waits = 0u32;
                 for i in 0..PER_PRODUCER {
-                    let mut bytes = [0u8; 8];
-                    bytes[..4].copy_from_slice(&p.to_le_bytes());
-                    bytes[4..].copy_from_slice(&i.to_le_bytes());
+                    let bytes = common::stamp(p, i);
                     loop {
                         match emitter.emit_raw("e", &bytes) {
                             Ok(_) => break,
@@ -71,9 +59,7 @@ fn producers_that_wait_for_room_lose_nothing_and_every_wait_ends_with_room() {
             },
         );
         for event in batch.drain(..).filter(|e| e.name() == "e") {
-            let b = event.bytes();
-            let p = u32::from_le_bytes(b[..4].try_into().unwrap()) as usize;
-            let i = u32::from_le_bytes(b[4..8].try_into().unwrap());
+            let (p, i) = common::read_stamp(event.bytes());
             assert_eq!(i, next[p], "producer {p}: an event lost or out of order");
             next[p] += 1;
             received += 1;
@@ -100,7 +86,7 @@ fn producers_that_wait_for_room_lose_nothing_and_every_wait_ends_with_room() {
 
 #[test]
 fn drain_batch_wakes_waiting_producers_too() {
-    let hub = hub(2, Overflow::Reject);
+    let hub = common::hub_hearing_all(2, Overflow::Reject);
     let emitter = hub.emitter();
     let producer = thread::spawn(move || {
         for i in 0..2_000u32 {
@@ -139,7 +125,7 @@ fn drain_batch_wakes_waiting_producers_too() {
 
 #[test]
 fn closing_the_hub_ends_every_wait_with_closed() {
-    let hub = hub(1, Overflow::Reject);
+    let hub = common::hub_hearing_all(1, Overflow::Reject);
     hub.emitter().emit_raw("e", b"fills the ring").unwrap();
     let waiting: Vec<_> = (0..3)
         .map(|_| {
@@ -162,7 +148,7 @@ fn closing_the_hub_ends_every_wait_with_closed() {
 
 #[test]
 fn a_wait_nobody_drains_for_times_out_and_drop_oldest_never_waits() {
-    let hub = hub(1, Overflow::Reject);
+    let hub = common::hub_hearing_all(1, Overflow::Reject);
     let emitter = hub.emitter();
     emitter.emit_raw("e", b"fills the ring").unwrap();
     assert_eq!(emitter.wait_for_room(Duration::from_millis(10)), Ok(false));
@@ -170,7 +156,7 @@ fn a_wait_nobody_drains_for_times_out_and_drop_oldest_never_waits() {
     hub.drain(&mut batch, DrainLimits::default());
     assert_eq!(emitter.wait_for_room(Duration::ZERO), Ok(true));
 
-    let dropping = self::hub(1, Overflow::DropOldest);
+    let dropping = common::hub_hearing_all(1, Overflow::DropOldest);
     let emitter = dropping.emitter();
     emitter.emit_raw("e", b"fills the ring").unwrap();
     assert_eq!(emitter.wait_for_room(PATIENCE), Ok(true));
