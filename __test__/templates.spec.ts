@@ -3,7 +3,7 @@ import { Decoder, Encoder } from 'cbor-x'
 
 import { EventHub } from 'ffi-events'
 
-import { compile, compiled, float16, MISMATCH, shapeOf, Template } from '../lib/templates'
+import { compile, compiled, type DecodeSource, float16, MISMATCH, shapeOf, Template } from '../lib/templates'
 import { until } from './helpers'
 
 // Compiled payload decoders against cbor-x, differentially: every value a
@@ -25,6 +25,15 @@ function mulberry32(seed: number): () => number {
 }
 
 const SEED = Number(process.env.FFI_EVENTS_SEED ?? 20261203)
+
+/** A compiled decoder's three views of `u8`'s bytes, as a batch has them. */
+function sourceOf(u8: Uint8Array): DecodeSource {
+  return {
+    buffer: Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength),
+    dataView: new DataView(u8.buffer, u8.byteOffset, u8.byteLength),
+    bytes: u8,
+  }
+}
 
 /** Exactly equal: same types, same keys in the same order, numbers by Object.is, BigInt by value. */
 function same(a: unknown, b: unknown): boolean {
@@ -178,8 +187,7 @@ test('a compiled decoder gives exactly what cbor-x gives, and MISMATCH for every
       // The payload sits inside a larger buffer, as in a batch.
       const padded = new Uint8Array(u8.length + 16)
       padded.set(u8, 7)
-      const buf = Buffer.from(padded.buffer, padded.byteOffset, padded.byteLength)
-      const got = decode(buf, new DataView(padded.buffer), 7, 7 + u8.length, { bytes: padded })
+      const got = decode(sourceOf(padded), 7, 7 + u8.length)
       let expected: unknown
       let threw = false
       try {
@@ -211,7 +219,7 @@ test('a template compiles after four payloads of one shape, and is given up when
   const decode = template.decoder
   if (decode === undefined) return t.fail('no decoder after four payloads of one shape')
   const bytes = tick(70_000)
-  const value = decode(Buffer.from(bytes.buffer), new DataView(bytes.buffer), 0, bytes.length, { bytes })
+  const value = decode(sourceOf(bytes), 0, bytes.length)
   t.deepEqual(value, { n: 70_000, at: 2n ** 60n })
   t.deepEqual(value, decoder.decode(bytes))
   for (let i = 0; i < 64; i++) template.record(i < 20)
@@ -232,12 +240,11 @@ test("payloads as cbor-x's encoder writes them (a map's count in two bytes) comp
   if (decode === undefined) return t.fail('no decoder for the payloads cbor-x writes')
   for (const n of [0, 23, 24, 300, 70_000]) {
     const bytes = tick(n)
-    const buf = Buffer.from(bytes)
-    t.deepEqual(decode(buf, new DataView(buf.buffer, buf.byteOffset, buf.length), 0, bytes.length, { bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.length) }), decoder.decode(bytes))
+    t.deepEqual(decode(sourceOf(Uint8Array.from(bytes)), 0, bytes.length), decoder.decode(bytes))
   }
   const minimal = Uint8Array.from([0xa2, ...tick(5).subarray(3)])
   t.deepEqual(decoder.decode(minimal), { n: 5, at: 1_700_000_000_000_000_005n })
-  t.is(decode(Buffer.from(minimal.buffer), new DataView(minimal.buffer), 0, minimal.length, { bytes: minimal }), MISMATCH)
+  t.is(decode(sourceOf(minimal), 0, minimal.length), MISMATCH)
 })
 
 test('through a hub: compiled and cbor-x decodes mixed in one batch give every event its value alone', async (t) => {
@@ -287,7 +294,7 @@ test('a byte string decodes to a copy of its own, as cbor-x copies it, never a v
   if (shape === undefined) return t.fail('a map with a byte string is not templated')
   const batch = new Uint8Array(100)
   batch.set(payload, 11)
-  const value = compile(shape)(Buffer.from(batch.buffer), new DataView(batch.buffer), 11, 11 + payload.length, { bytes: batch }) as { d: Uint8Array }
+  const value = compile(shape)(sourceOf(batch), 11, 11 + payload.length) as { d: Uint8Array }
   const expected = decoder.decode(payload) as { d: Uint8Array }
   t.is(Object.getPrototypeOf(value.d), Object.getPrototypeOf(expected.d))
   t.deepEqual([...value.d], [...expected.d])

@@ -265,7 +265,7 @@ export class Dispatcher {
     const template = this.#templateOf(batch, i)
     const decode = template.decoder
     if (decode !== undefined) {
-      const value = decode(batch.buffer, batch.dataView, batch.start(i), batch.end(i), batch)
+      const value = decode(batch, batch.start(i), batch.end(i))
       template.record(value !== MISMATCH)
       if (value !== MISMATCH) {
         this.compiledDecodes++

@@ -12,12 +12,20 @@
 export const MISMATCH: unique symbol = Symbol('payload does not match the template')
 
 /**
- * A compiled decoder: the value of the payload at `[start, end)` of `buf`,
- * or `MISMATCH`. `dv` and `of.bytes` view the same bytes as `buf`, at the
- * same offsets; `of.bytes` (a plain `Uint8Array`, which a batch makes on
- * first use) is read only to copy a byte string out.
+ * The bytes a compiled decoder reads: three views of the same memory at the
+ * same offsets. A `Batch` is one.
  */
-export type CompiledDecoder = (buf: Buffer, dv: DataView, start: number, end: number, of: { readonly bytes: Uint8Array }) => unknown
+export interface DecodeSource {
+  /** For byte reads and text strings. */
+  readonly buffer: Buffer
+  /** For integers and floats. */
+  readonly dataView: DataView
+  /** A plain view, read only to copy a byte string out (a batch makes it on first use). */
+  readonly bytes: Uint8Array
+}
+
+/** A compiled decoder: the value of the payload at `[start, end)` of `src`, or `MISMATCH`. */
+export type CompiledDecoder = (src: DecodeSource, start: number, end: number) => unknown
 
 /** Payloads of one shape seen in a row before a decoder is compiled for it. */
 const LEARN_AFTER = 4
@@ -292,7 +300,7 @@ export function compile(shape: string): CompiledDecoder {
         // A copy, as cbor-x's `copyBuffers` makes it: a plain Uint8Array of
         // its own (sliced from a plain view: `buf`'s `slice` would make a
         // Buffer, and `ArrayBuffer#slice` costs 13x as much for 64 bytes).
-        emit(`if (p + t > e) return M; const ${v} = slice.call(of.bytes, p, p + t); p += t`)
+        emit(`if (p + t > e) return M; const ${v} = slice.call(src.bytes, p, p + t); p += t`)
         return v
       case '[':
       case '{':
@@ -341,7 +349,7 @@ export function compile(shape: string): CompiledDecoder {
   }
   const result = value()
   const body = `let p = s, b = 0, t = 0\n${code}return p === e ? ${result} : M`
-  const factory = new Function('M', 'f16', 'slice', `return function compiledDecoder(u8, dv, s, e, of) {\n${body}\n}`) as (
+  const factory = new Function('M', 'f16', 'slice', `return function compiledDecoder(src, s, e) {\nconst u8 = src.buffer, dv = src.dataView\n${body}\n}`) as (
     mismatch: typeof MISMATCH,
     f16: typeof float16,
     slice: typeof Uint8Array.prototype.slice,
