@@ -449,6 +449,9 @@ mod tests {
         append(&mut data, &piece);
         append(&mut data, &piece[..3]);
         assert_eq!(data.len(), 103);
+        // Bytes written past the capacity would read back the same: the
+        // capacity is what shows that `append` made room.
+        assert!(data.capacity() >= data.len() && data.spilled());
         assert!(data.iter().all(|&b| b == 0x5a));
     }
 
