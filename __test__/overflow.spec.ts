@@ -105,6 +105,9 @@ test('a heartbeating native producer that stops triggers one stalled episode, en
   sources.ticker(hub, { name: 'tick', intervalMs: 5, count: 1, heartbeat: true })
   await until(() => liveness.length >= 2, 20_000, 'responding')
   t.deepEqual(liveness[1], ['responding', 'stalled'])
+  // The ticker beats, then emits: its tick can land after the responding
+  // event, and close() stops a source that has not emitted yet.
+  await until(() => ticks === 2, 20_000, 'the second tick')
   await hub.close()
   t.is(ticks, 2)
   // The second producer goes quiet after its beat as well. When close() comes
