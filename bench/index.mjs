@@ -41,6 +41,7 @@ import {
   malformedTable,
   requestsTable,
   memoryTable,
+  probeTable,
   producerRatios,
   producersSummary,
   bestPeer,
@@ -77,6 +78,13 @@ const LATENCY = QUICK
       { rate: 100000, seconds: 3, slices: 10 },
     ]
 const MEMORY_EVENTS = QUICK ? 1e6 : 10e6
+/**
+ * How long, in all, the throughput and latency rows may wait for the machine
+ * probe to read close CPUs again (bench/lib/probe.mjs); once spent, a
+ * repetition run while they were far apart is kept and flagged instead of
+ * done again.
+ */
+let probeWaitBudgetMs = QUICK ? 30_000 : 600_000
 /** Contender (d), requests: windows of requests in flight, runs of about runMs each (sized by a pilot), low-load round trips. */
 const REQUESTS = QUICK
   ? { windows: [256, 4096], reps: 1, runMs: 60, pilot: 500, latencySamples: 100, gapMs: 1 }
@@ -337,7 +345,8 @@ async function main() {
       for (const listeners of [1, 8]) {
         const scenario = { payload: payload.id, encoding: payload.encoding, bytes: payload.bytes, threads, listeners }
         if (ONLY && !scenarioTitle(scenario).includes(ONLY) && !payload.id.includes(ONLY)) continue
-        const result = await runJob({ kind: 'throughput', scenario, cfg: CFG })
+        const result = await runJob({ kind: 'throughput', scenario, cfg: { ...CFG, probeWaitBudgetMs } })
+        probeWaitBudgetMs = Math.max(0, probeWaitBudgetMs - result.machine.waitedMs)
         results.throughput.push({ scenario, result })
         log(`\n${scenarioTable(scenario, result)}   [${elapsed()}]`)
       }
@@ -356,7 +365,8 @@ async function main() {
 
   if (!ONLY || ONLY === 'latency') {
     for (const l of LATENCY) {
-      const result = await runJob({ kind: 'latency', ...l })
+      const result = await runJob({ kind: 'latency', ...l, probeWaitBudgetMs })
+      probeWaitBudgetMs = Math.max(0, probeWaitBudgetMs - result.machine.waitedMs)
       results.latency.push({ rate: l.rate, seconds: l.seconds, slices: l.slices, result })
     }
     log(`\n── latency: one native pacer for all, { n, at } stamped at send → listener entry ──\n${latencyTable(results.latency)}   [${elapsed()}]`)
@@ -388,6 +398,8 @@ async function main() {
     const producers = producersSummary(results.throughput)
     if (producers) log(`\n── producers: ffi-events with N producers over 1 ──\n${producers}`)
   }
+  const probe = probeTable(results)
+  if (probe) log(`\n── machine probe: cache-line round trip between the two CPUs after each run (bench/lib/probe.mjs) ──\n${probe}`)
   results.targets = evaluate(results)
   machine.loadavgAtEnd = loadavg()
   log(`\nload average (1/5/15 min) at start ${machine.loadavgAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${machine.loadavgAtEnd.map((x) => x.toFixed(2)).join(' ')} on ${machine.nproc} CPUs`)

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 import { BENCH_DIR } from './lib/common.mjs'
-import { criterionTable, foreignTable, latencyTable, memoryTable, producersSummary, summaryTable, targetsTable } from './lib/report.mjs'
+import { criterionTable, foreignTable, latencyTable, memoryTable, probeTable, producersSummary, summaryTable, targetsTable } from './lib/report.mjs'
 
 const file = process.argv[2] ?? join(BENCH_DIR, 'results', 'results.json')
 const results = JSON.parse(readFileSync(file, 'utf8'))
@@ -15,6 +15,7 @@ const sections = [
   ['Producers', results.throughput?.length ? producersSummary(results.throughput) || undefined : undefined],
   ['(d) foreign library', results.foreign?.length ? foreignTable(results.foreign, true) : undefined],
   ['Latency', results.latency?.length ? latencyTable(results.latency, true) : undefined],
+  ['Machine probe', probeTable(results, true)],
   ['Memory', results.memory ? memoryTable(results.memory, true) : undefined],
   ['Producer cost (criterion)', results.criterion?.length ? criterionTable(results.criterion, true) : undefined],
   ['Targets', results.targets?.length ? targetsTable(results.targets, true) : undefined],

@@ -28,6 +28,7 @@ import { capacityFor, ringBytes } from './budget.mjs'
 import { foreign } from './foreign.mjs'
 import { latency } from './latency.mjs'
 import { malformedCost } from './malformed.mjs'
+import { MachineGuard } from './probe.mjs'
 import { requests } from './requests.mjs'
 
 const { EventHub, sources } = require(LIB_ROOT)
@@ -371,6 +372,16 @@ async function calibrate(run, sc, cfg) {
 }
 
 async function throughput(sc, cfg) {
+  const guard = await MachineGuard.start(cfg.probeWaitBudgetMs)
+  try {
+    return await guardedThroughput(sc, cfg, guard)
+  } finally {
+    await guard.stop()
+  }
+}
+
+async function guardedThroughput(sc, cfg, guard) {
+  await guard.settle()
   const captured = await capture(sc)
   const ffiCount = await calibrate(ffiOnce, sc, cfg)
   const napiCount = await calibrate(napiOnce, sc, cfg)
@@ -398,40 +409,44 @@ async function throughput(sc, cfg) {
   const runs = { ffi: [], ffiSpan: [], napi: [], worker: [], js: [], batched: [], batchedBounded: [], ffiWide: [], ffiOne: [] }
   const overload = []
   const cpu0 = cpuReading()
-  for (let rep = 0; rep < cfg.reps; rep++) {
+  for (let rep = 0; rep < cfg.reps; ) {
+    await guard.settle()
+    // Each run is followed by a probe reading; a repetition with a reading
+    // of distant CPUs in it is done again (probe.mjs, MachineGuard).
+    const repRuns = Object.fromEntries(Object.keys(runs).map((id) => [id, []]))
+    const timed = async (list, run) => {
+      list.push(await run())
+      guard.after()
+      await sleep(20)
+    }
     // The first run of a repetition follows the last one's largest (the
     // ring sized to (e)'s backlog, or the sizing run) and came out slower:
     // the overload window takes that place. The N-producer, 1-producer and
     // onRawSpan runs follow, back to back, in alternating order.
-    overload.push(await ffiOverload(sc, cfg))
-    await sleep(20)
-    const group = [async () => runs.ffi.push(await ffiOnce(sc, ffiCount))]
-    if (one) group.push(async () => runs.ffiOne.push(await ffiOnce(sc, oneCount, one)))
-    if (span) group.push(async () => runs.ffiSpan.push(await ffiOnce(sc, spanCount, span)))
+    const repOverload = []
+    await timed(repOverload, () => ffiOverload(sc, cfg))
+    const group = [() => timed(repRuns.ffi, () => ffiOnce(sc, ffiCount))]
+    if (one) group.push(() => timed(repRuns.ffiOne, () => ffiOnce(sc, oneCount, one)))
+    if (span) group.push(() => timed(repRuns.ffiSpan, () => ffiOnce(sc, spanCount, span)))
     if (rep % 2) group.reverse()
-    for (const run of group) {
-      await run()
-      await sleep(20)
-    }
-    runs.napi.push(await napiOnce(sc, napiCount))
-    await sleep(20)
-    runs.worker.push(await workerOnce(sc, workerCount))
-    await sleep(20)
-    runs.js.push(await jsOnce(sc, captured, cfg.windowMs))
-    await sleep(20)
-    runs.batched.push(await batchedOnce(sc, batchedCount))
-    await sleep(20)
-    runs.batchedBounded.push(await batchedOnce(sc, boundedCount, bounded))
-    await sleep(20)
-    runs.ffiWide.push(await ffiOnce(sc, wideCount, wide))
-    await sleep(20)
+    for (const run of group) await run()
+    await timed(repRuns.napi, () => napiOnce(sc, napiCount))
+    await timed(repRuns.worker, () => workerOnce(sc, workerCount))
+    await timed(repRuns.js, () => jsOnce(sc, captured, cfg.windowMs))
+    await timed(repRuns.batched, () => batchedOnce(sc, batchedCount))
+    await timed(repRuns.batchedBounded, () => batchedOnce(sc, boundedCount, bounded))
+    await timed(repRuns.ffiWide, () => ffiOnce(sc, wideCount, wide))
+    if (!guard.keep()) continue
+    for (const id of Object.keys(runs)) runs[id].push(...repRuns[id])
+    overload.push(...repOverload)
+    rep++
   }
   const pick = (list) => {
     const rate = median(list.map((r) => r.rate))
     const chosen = list.find((r) => r.rate === rate) ?? list[0]
     return { ...chosen, rate, rates: list.map((r) => r.rate), peakMB: Math.max(...list.map((r) => r.peakMB)) }
   }
-  const result = { othersCpu: othersCpu(cpu0, cpuReading()) }
+  const result = { othersCpu: othersCpu(cpu0, cpuReading()), machine: guard.report }
   // A contender a row does not run (ffiSpan on CBOR rows) stays absent.
   for (const { id } of CONTENDERS) if (runs[id].length) result[id] = pick(runs[id])
   result.batched.peakEvents = Math.max(...runs.batched.map((r) => r.peakEvents))

@@ -26,12 +26,14 @@
 // (a)'s is a decode and a call. No GC is forced between slices: a full GC
 // deoptimizes some of the hub's functions (V8: "weak objects") and each
 // slice would time their recompilation (bench/README.md, Latency). The
-// first 5 % of each slice's samples are dropped.
+// first 5 % of each slice's samples are dropped. A turn after which the
+// machine probe read the two CPUs as far apart is done again (probe.mjs).
 
 import { once } from 'node:events'
 import { Worker } from 'node:worker_threads'
 
 import { BASELINE_NODE, LIB_ROOT, gc, percentiles, require, sleep } from './common.mjs'
+import { MachineGuard } from './probe.mjs'
 
 const { EventHub } = require(LIB_ROOT)
 const baseline = require(BASELINE_NODE)
@@ -148,6 +150,15 @@ function tally() {
  * and wake-ups.
  */
 export async function latency(job) {
+  const guard = await MachineGuard.start(job.probeWaitBudgetMs)
+  try {
+    return { ...(await guardedLatency(job, guard)), machine: guard.report }
+  } finally {
+    await guard.stop()
+  }
+}
+
+async function guardedLatency(job, guard) {
   const ids = Object.keys(CONTENDERS)
   const slices = job.slices ?? 10
   const perSlice = Math.max(20, Math.round((job.rate * job.seconds) / slices))
@@ -157,12 +168,20 @@ export async function latency(job) {
   for (const id of ids) await open[id].run(WARMUP_RATE, new Slice(WARMUP_TICKS))
   const kept = Object.fromEntries(ids.map((id) => [id, []]))
   const counts = Object.fromEntries(ids.map((id) => [id, tally()]))
-  for (let turn = 0; turn < slices; turn++) {
+  for (let turn = 0; turn < slices; ) {
+    // A turn with a probe reading of distant CPUs after one of its slices
+    // is done again (probe.mjs, MachineGuard).
+    await guard.settle()
+    const ran = []
     for (let j = 0; j < ids.length; j++) {
       const id = ids[(turn + j) % ids.length]
       await sleep(20)
       const slice = new Slice(perSlice)
-      const done = await open[id].run(job.rate, slice)
+      ran.push({ id, slice, done: await open[id].run(job.rate, slice) })
+      guard.after()
+    }
+    if (!guard.keep()) continue
+    for (const { id, slice, done } of ran) {
       kept[id].push(slice.kept())
       const c = counts[id]
       c.sliceP99.push(percentiles(slice.kept()).p99)
@@ -177,6 +196,7 @@ export async function latency(job) {
         c.wakeups = (c.wakeups ?? 0) + done.wakeups
       }
     }
+    turn++
   }
   const out = {}
   for (const id of ids) {

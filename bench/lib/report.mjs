@@ -83,7 +83,46 @@ export function scenarioTable(sc, result) {
   const one = result.ffiOne
   if (one) rows.splice(2, 0, ['ffi-events, 1 producer', fmtRate(one.rate), fmtRatio(result.ffi.rate / one.rate), fmtMB(one.peakMB), `beside the ${sc.threads}-producer runs; ${ffiNote(one)}`])
   const others = typeof result.othersCpu === 'number' ? `  (other processes kept ${result.othersCpu.toFixed(2)} CPUs busy meanwhile)` : ''
-  return `── ${scenarioTitle(sc)} ──${others}\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
+  return `── ${scenarioTitle(sc)} ──${others}${probeNote(result.machine)}\n${table(['contender', 'events/s', 'ffi-events / x', 'peak ΔRSS', 'notes'], rows, ['l', 'r', 'r', 'r', 'l'])}`
+}
+
+/**
+ * What the machine probe (bench/lib/probe.mjs) saw during a row: its
+ * median round trip, and the repetitions done again or kept while the two
+ * CPUs were far apart.
+ */
+export function probeNote(machine) {
+  if (!machine?.readings?.length) return ''
+  const sorted = [...machine.readings].sort((x, y) => x - y)
+  const mid = sorted[Math.floor(sorted.length / 2)]
+  let note = `\n  probe: median round trip ${mid.toFixed(0)} ns`
+  if (machine.redone) note += `; ${machine.redone} repetition(s) done again, CPUs far apart (waited ${(machine.waitedMs / 1e3).toFixed(1)} s in all)`
+  else if (machine.waitedMs >= 1000) note += `; waited ${(machine.waitedMs / 1e3).toFixed(1)} s for close CPUs`
+  if (machine.distantKept) note += `; ${machine.distantKept} repetition(s) kept with CPUs far apart (no more redos allowed)`
+  return note
+}
+
+/**
+ * The machine probe over a run: per throughput row and latency rate, the
+ * median round trip after the kept runs, the repetitions (latency: turns)
+ * done again because the CPUs were far apart, the time waited for close
+ * CPUs, and those kept far apart once no redo was left.
+ */
+export function probeTable(results, md = false) {
+  const rows = []
+  const add = (what, machine) => {
+    if (!machine?.readings?.length) return
+    const sorted = [...machine.readings].sort((x, y) => x - y)
+    rows.push([what, `${sorted[sorted.length >> 1].toFixed(0)} ns`, `${sorted[sorted.length - 1].toFixed(0)} ns`, `${machine.redone}`, `${(machine.waitedMs / 1e3).toFixed(1)} s`, `${machine.distantKept}`])
+  }
+  for (const { scenario, result } of results.throughput ?? []) add(scenarioTitle(scenario), result.machine)
+  for (const { rate, result } of results.latency ?? []) add(`latency, ${rate.toLocaleString('en-US')}/s`, result.machine)
+  if (!rows.length) return undefined
+  return (md ? markdown : table)(
+    ['row', 'round trip (median)', 'round trip (highest)', 'redone, CPUs far apart', 'waited', 'kept far apart'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r'],
+  )
 }
 
 /** A rate, or '—' for a contender the run lacks. */
