@@ -69,6 +69,13 @@ const WINDOW_AFTER_FAILURE = 8
 /** What `decode` returns for an event it could not decode (any CBOR value, `undefined` included, is a payload). */
 const DECODE_FAILED = Symbol('decode failed')
 
+/**
+ * What the cbor-x paths return for an event that did not decode, its error
+ * left in `#failure`: a value, not a throw, because V8 charges about a
+ * microsecond for each throw and the error already cost one.
+ */
+const NOT_DECODED = Symbol('not decoded')
+
 const LANE_NAMES: readonly Lane[] = ['cbor', 'raw', 'json']
 
 /** Sink formats by the code a report's header carries. */
@@ -122,6 +129,8 @@ export class Dispatcher {
   #runValues: unknown[] = []
   #runState = new Uint8Array(MAX_RUN)
   readonly #runErrors = new Map<number, unknown>()
+  /** cbor-x's error for the event the last `NOT_DECODED` was about; taken by the one who got it. */
+  #failure: unknown = undefined
   /** The window `decodeMultiple` is filling: next event, end, and whether it yielded a value too many. */
   #windowAt = 0
   #windowTo = 0
@@ -273,7 +282,10 @@ export class Dispatcher {
       }
     }
     if (i < this.#runFrom || i >= this.#runTo) this.#decodeRunFrom(batch, i)
-    if (this.#runState[i - this.#runFrom] === FAILED) throw new RunFailure(this.#runErrors.get(i))
+    if (this.#runState[i - this.#runFrom] === FAILED) {
+      this.#failure = this.#runErrors.get(i)
+      return NOT_DECODED
+    }
     return this.#runValues[i - this.#runFrom]
   }
 
@@ -401,25 +413,33 @@ export class Dispatcher {
 
   #decodeAlone(batch: Batch, i: number): void {
     const at = i - this.#runFrom
-    try {
-      this.#runValues[at] = this.#decodeOne(batch, i)
-      this.#runState[at] = DECODED
-    } catch (failure) {
+    const value = this.#decodeOne(batch, i)
+    if (value === NOT_DECODED) {
       this.#runState[at] = FAILED
-      this.#runErrors.set(i, (failure as RunFailure).cause)
+      this.#runErrors.set(i, this.#takeFailure())
+    } else {
+      this.#runValues[at] = value
+      this.#runState[at] = DECODED
     }
   }
 
-  /** cbor-x's value for event `i` alone; throws a `RunFailure` with cbor-x's error. */
+  /** cbor-x's value for event `i` alone, or `NOT_DECODED` with cbor-x's error in `#failure`. */
   #decodeOne(batch: Batch, i: number): unknown {
     const stackTraceLimit = quietErrors()
     try {
       return decoder.decode(batch.payload(i))
     } catch (error) {
-      throw new RunFailure(error)
+      this.#failure = error
+      return NOT_DECODED
     } finally {
       Error.stackTraceLimit = stackTraceLimit
     }
+  }
+
+  #takeFailure(): unknown {
+    const failure = this.#failure
+    this.#failure = undefined
+    return failure
   }
 
   #reportFromSink(batch: Batch, i: number, lane: number): void {
@@ -502,12 +522,9 @@ export class Dispatcher {
       // nested 100,000 deep would cost it a stack overflow).
       cause = faultCause(fault)
     } else {
-      try {
-        return this.#decodeCbor(batch, i)
-      } catch (failure) {
-        if (!(failure instanceof RunFailure)) throw failure
-        cause = failure.cause
-      }
+      const value = this.#decodeCbor(batch, i)
+      if (value !== NOT_DECODED) return value
+      cause = this.#takeFailure()
     }
     this.#decodeFailed(batch, i, lane, 'is not a valid CBOR payload', cause)
     return DECODE_FAILED
@@ -625,11 +642,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-
-/** Carries cbor-x's error for an event that did not decode. */
-class RunFailure {
-  constructor(readonly cause: unknown) {}
-}
 
 /** Surfaces an error as an uncaught exception without unwinding through native code. */
 export function rethrowLater(error: unknown): void {
