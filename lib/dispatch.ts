@@ -642,7 +642,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   )
 }
 
-
 /** Surfaces an error as an uncaught exception without unwinding through native code. */
 export function rethrowLater(error: unknown): void {
   process.nextTick(() => {
