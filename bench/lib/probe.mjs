@@ -24,6 +24,9 @@ import { Worker } from 'node:worker_threads'
  */
 export const DISTANT_RTT_NS = Number(process.env.FFI_EVENTS_BENCH_DISTANT_RTT_NS ?? 300)
 
+/** How long the partner may take to answer one ping before a reading fails. */
+const PARTNER_SILENT_MS = 5000
+
 // Slots of the shared Int32Array, each on a cache line of its own.
 const PING = 0
 const PONG = 16
@@ -65,10 +68,16 @@ export async function startProbe() {
     partner.once('online', resolve)
     partner.once('error', reject)
   })
-  /** One exchange: this thread pings `i`, waits for the partner's pong. */
+  /** One exchange: this thread pings `i`, waits for the partner's pong (a partner silent for seconds is an error, not a hang). */
   const exchange = (i) => {
     Atomics.store(shared, PING, i)
-    while (Atomics.load(shared, PONG) !== i) {}
+    let since = 0
+    for (let spins = 1; Atomics.load(shared, PONG) !== i; spins++) {
+      if (spins % 1_000_000 !== 0) continue
+      const now = performance.now()
+      if (since === 0) since = now
+      else if (now - since > PARTNER_SILENT_MS) throw new Error(`machine probe: the partner thread did not answer for ${PARTNER_SILENT_MS} ms`)
+    }
   }
   let next = 0
   return {
