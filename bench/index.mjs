@@ -157,6 +157,13 @@ function runJob(job) {
   })
 }
 
+/** `runJob` for a job that waits on the machine probe: it gets what is left of the run's waiting budget, and spends from it. */
+async function runProbedJob(job) {
+  const result = await runJob({ ...job, probeWaitBudgetMs })
+  probeWaitBudgetMs = Math.max(0, probeWaitBudgetMs - result.machine.waitedMs)
+  return result
+}
+
 // ── criterion ─────────────────────────────────────────────────────────────
 function criterion() {
   log('\n› cargo bench -p ffi-events --bench emit (criterion; output in bench/results/criterion.log.tmp)')
@@ -349,8 +356,7 @@ async function main() {
       for (const listeners of [1, 8]) {
         const scenario = { payload: payload.id, encoding: payload.encoding, bytes: payload.bytes, threads, listeners }
         if (ONLY && !scenarioTitle(scenario).includes(ONLY) && !payload.id.includes(ONLY)) continue
-        const result = await runJob({ kind: 'throughput', scenario, cfg: { ...CFG, probeWaitBudgetMs } })
-        probeWaitBudgetMs = Math.max(0, probeWaitBudgetMs - result.machine.waitedMs)
+        const result = await runProbedJob({ kind: 'throughput', scenario, cfg: CFG })
         results.throughput.push({ scenario, result })
         log(`\n${scenarioTable(scenario, result)}   [${elapsed()}]`)
       }
@@ -369,8 +375,7 @@ async function main() {
 
   if (!ONLY || ONLY === 'latency') {
     for (const l of LATENCY) {
-      const result = await runJob({ kind: 'latency', ...l, probeWaitBudgetMs })
-      probeWaitBudgetMs = Math.max(0, probeWaitBudgetMs - result.machine.waitedMs)
+      const result = await runProbedJob({ kind: 'latency', ...l })
       results.latency.push({ rate: l.rate, seconds: l.seconds, slices: l.slices, result })
     }
     log(`\n── latency: one native pacer for all, { n, at } stamped at send → listener entry ──\n${latencyTable(results.latency)}   [${elapsed()}]`)

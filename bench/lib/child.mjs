@@ -371,8 +371,8 @@ async function calibrate(run, sc, cfg) {
   return fit(pilot.rate, cfg.windowMs)
 }
 
-async function throughput(sc, cfg) {
-  const guard = await MachineGuard.start(cfg.probeWaitBudgetMs)
+async function throughput(sc, cfg, probeWaitBudgetMs) {
+  const guard = await MachineGuard.start(probeWaitBudgetMs)
   try {
     return await guardedThroughput(sc, cfg, guard)
   } finally {
@@ -505,7 +505,7 @@ async function memory(job) {
 process.once('message', async (job) => {
   try {
     let result
-    if (job.kind === 'throughput') result = await throughput(job.scenario, job.cfg)
+    if (job.kind === 'throughput') result = await throughput(job.scenario, job.cfg, job.probeWaitBudgetMs)
     else if (job.kind === 'latency') result = await latency(job)
     else if (job.kind === 'memory') result = await memory(job)
     else if (job.kind === 'foreign') result = await foreign(job)

@@ -93,9 +93,7 @@ export function scenarioTable(sc, result) {
  */
 export function probeNote(machine) {
   if (!machine?.readings?.length) return ''
-  const sorted = [...machine.readings].sort((x, y) => x - y)
-  const mid = sorted[Math.floor(sorted.length / 2)]
-  let note = `\n  probe: median round trip ${mid.toFixed(0)} ns`
+  let note = `\n  probe: median round trip ${median(machine.readings).toFixed(0)} ns`
   if (machine.redone) note += `; ${machine.redone} repetition(s) done again, CPUs far apart (waited ${(machine.waitedMs / 1e3).toFixed(1)} s in all)`
   else if (machine.waitedMs >= 1000) note += `; waited ${(machine.waitedMs / 1e3).toFixed(1)} s for close CPUs`
   if (machine.distantKept) note += `; ${machine.distantKept} repetition(s) kept with CPUs far apart (no more redos allowed)`
@@ -112,8 +110,7 @@ export function probeTable(results, md = false) {
   const rows = []
   const add = (what, machine) => {
     if (!machine?.readings?.length) return
-    const sorted = [...machine.readings].sort((x, y) => x - y)
-    rows.push([what, `${sorted[sorted.length >> 1].toFixed(0)} ns`, `${sorted[sorted.length - 1].toFixed(0)} ns`, `${machine.redone}`, `${(machine.waitedMs / 1e3).toFixed(1)} s`, `${machine.distantKept}`])
+    rows.push([what, `${median(machine.readings).toFixed(0)} ns`, `${Math.max(...machine.readings).toFixed(0)} ns`, `${machine.redone}`, `${(machine.waitedMs / 1e3).toFixed(1)} s`, `${machine.distantKept}`])
   }
   for (const { scenario, result } of results.throughput ?? []) add(scenarioTitle(scenario), result.machine)
   for (const { rate, result } of results.latency ?? []) add(`latency, ${rate.toLocaleString('en-US')}/s`, result.machine)
