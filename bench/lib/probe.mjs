@@ -22,7 +22,7 @@ import { Worker } from 'node:worker_threads'
  * between the states seen here (about 120 ns and 550 ns), and above what two
  * cores of one socket take on common hardware.
  */
-export const DISTANT_RTT_NS = Number(process.env.FFI_EVENTS_BENCH_DISTANT_RTT_NS ?? 300)
+const DISTANT_RTT_NS = Number(process.env.FFI_EVENTS_BENCH_DISTANT_RTT_NS ?? 300)
 
 /** How long the partner may take to answer one ping before a reading fails. */
 const PARTNER_SILENT_MS = 5000
@@ -61,7 +61,7 @@ const WINDOWS = 5
  * spins both threads for about `ms` and returns the round trip in ns;
  * `stop()` ends the partner.
  */
-export async function startProbe() {
+async function startProbe() {
   const shared = new Int32Array(new SharedArrayBuffer(4 * (QUIT + 16)))
   const partner = new Worker(PARTNER, { eval: true, workerData: shared.buffer })
   await new Promise((resolve, reject) => {
@@ -107,7 +107,7 @@ export async function startProbe() {
 }
 
 /** Whether a probe reading says the two threads ran on distant CPUs. */
-export const distant = (rttNs) => rttNs > DISTANT_RTT_NS
+const distant = (rttNs) => rttNs > DISTANT_RTT_NS
 
 /** Repetitions of a row done again because the CPUs were far apart, at most. */
 const MAX_REDONE = 4
