@@ -1,9 +1,9 @@
 import test, { type ExecutionContext } from 'ava'
 import { Decoder, Encoder, type Options } from 'cbor-x'
 import { EventHub, type NativeSink } from 'ffi-events'
-import { randomInt } from 'node:crypto'
 
 import { callOnce } from './fixtures/foreign/foreign.mjs'
+import { Random, seedFromEnv } from './random'
 
 // The promise under test: an event's decoded value depends on its own bytes
 // only, whatever batch it is delivered in. cbor-x keeps state between the
@@ -30,53 +30,8 @@ const RUNS = 2000
 const MIN_EVENTS = 2
 const MAX_EVENTS = 8
 
-/** FFI_EVENTS_SEED replays a seed; otherwise each run of the file picks one. */
 const SEED = seedFromEnv()
 const REPLAY = `seed ${SEED} (replay: FFI_EVENTS_SEED=${SEED} npx ava __test__/isolation-property.spec.ts)`
-
-function seedFromEnv(): number {
-  const text = process.env.FFI_EVENTS_SEED
-  if (text === undefined || text.trim() === '') return randomInt(2 ** 32)
-  const seed = Number(text)
-  if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
-    throw new Error(`FFI_EVENTS_SEED must be an integer in [0, 2^32), got ${JSON.stringify(text)}`)
-  }
-  return seed
-}
-
-/** mulberry32. */
-class Random {
-  #state: number
-
-  constructor(seed: number) {
-    this.#state = seed >>> 0
-  }
-
-  /** A number in [0, 1). */
-  next(): number {
-    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0)
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-
-  /** An integer in [min, max]. */
-  int(min: number, max: number): number {
-    return min + Math.floor(this.next() * (max - min + 1))
-  }
-
-  chance(p: number): boolean {
-    return this.next() < p
-  }
-
-  pick<T>(items: readonly T[]): T {
-    return items[Math.floor(this.next() * items.length)]
-  }
-
-  bytes(n: number): number[] {
-    return Array.from({ length: n }, () => this.int(0, 255))
-  }
-}
 
 /** Run `run`'s own stream: a run's events do not depend on the runs before it. */
 function runRandom(seed: number, run: number): Random {

@@ -2,7 +2,9 @@
 // crates/ffi-events/src/wire.rs): a 16-byte header, then f64 seqs, u32
 // payload ends, u32 tags (name index << 8 | flags | lane), u32 name ends,
 // u32 route ends, f64 listener ids (each name's route), names, payloads.
-// One buffer per batch, never reused, allocated by V8.
+// Buffers are allocated by V8; one may be longer than its batch, and the
+// hub drains the next batch into the same buffer when nothing outside the
+// hub was handed a view of this one (see `Batch#lent`).
 
 import { endianness } from 'node:os'
 
@@ -58,41 +60,63 @@ export interface Report {
 }
 
 /**
- * A decoded view of one batch; `payload(i)` is a view into the batch. Its
- * tables are read through one `DataView` of the whole buffer (which the
- * compiled decoders read payloads through too) at offsets computed from the
- * header, not one view per table or element size: a batch is made for every
- * wake-up, and at a few hundred events per second each is a one-event
- * batch, so what it allocates is paid per event.
+ * A decoded view of one batch. Its tables are read through one `DataView`
+ * of the whole buffer (which the compiled decoders read payloads through
+ * too) at offsets computed from the header, not one view per table or
+ * element size: a batch is made for every wake-up, and at a few hundred
+ * events per second each is a one-event batch, so what it allocates is paid
+ * per event. For the same reason a batch whose buffer is drained into again
+ * is loaded again (`load`) rather than made anew.
  */
 export class Batch {
-  readonly count: number
-  readonly more: boolean
-  readonly payloadStart: number
-  /** The whole batch as a `Buffer` (same bytes and offsets as `bytes`). */
+  count = 0
+  more = false
+  payloadStart = 0
+  /** Where the batch ends in `bytes`: the buffer may be longer. */
+  length = 0
+  /**
+   * Whether a view of the buffer went to a listener or a request (`payload`,
+   * `reply`, `lendBytes`): then the buffer must never be written again.
+   */
+  lent = false
+  /** The buffer, as a `Buffer` (same bytes and offsets as `bytes`). */
   readonly buffer: Buffer
-  /** The whole batch, for its tables and the compiled decoders. */
+  /** The whole buffer, for its tables and the compiled decoders. */
   readonly dataView: DataView
-  /** The `ArrayBuffer` under `buffer`, and where the batch starts in it. */
+  /** The `ArrayBuffer` under `buffer`, and where the buffer starts in it. */
   readonly #arrayBuffer: ArrayBufferLike
   readonly #base: number
   /** Where each table starts, in bytes. */
-  readonly #endsAt: number
-  readonly #tagsAt: number
-  readonly #routeEndsAt: number
-  readonly #routeIdsAt: number
-  readonly #names: string[]
+  #endsAt = 0
+  #tagsAt = 0
+  #routeEndsAt = 0
+  #routeIdsAt = 0
+  #names: string[] = lastNames
   /** Per name: the envelope header `{ eventType: name, payload: ` as CBOR, made on first use. */
   #headers: Array<Uint8Array | undefined> | undefined
   #bytes: Uint8Array | undefined
+  /** `bytes` cut to the batch, as lent out. */
+  #lentBytes: Uint8Array | undefined
 
   constructor(buffer: Buffer) {
     const { buffer: ab, byteOffset: base } = buffer
-    const dv = new DataView(ab, base, buffer.length)
+    this.buffer = buffer
+    this.dataView = new DataView(ab, base, buffer.length)
+    this.#arrayBuffer = ab
+    this.#base = base
+    this.load()
+  }
+
+  /** Reads the header of the batch just drained into the buffer. */
+  load(): void {
+    const dv = this.dataView
     const n = dv.getUint32(0, true)
     const k = dv.getUint32(4, true)
     this.count = n
     this.more = (dv.getUint32(8, true) & FLAG_MORE) !== 0
+    this.lent = false
+    this.#headers = undefined
+    this.#lentBytes = undefined
     // Layout (wire.rs): 16-byte header, f64 seqs[n], u32 ends[n], u32
     // tags[n], u32 nameEnds[k], u32 routeEnds[k], f64 routeIds[...] (its
     // offset, 16 + 16n + 8k, is a multiple of 8), names, payloads.
@@ -103,17 +127,20 @@ export class Batch {
     this.#routeIdsAt = nameEndsAt + 8 * k
     const routes = k === 0 ? 0 : dv.getUint32(this.#routeEndsAt + 4 * (k - 1), true)
     const namesStart = this.#routeIdsAt + 8 * routes
-    this.dataView = dv
-    this.#arrayBuffer = ab
-    this.#base = base
-    this.#names = namesOf(buffer, dv, nameEndsAt, k, namesStart)
+    this.#names = namesOf(this.buffer, dv, nameEndsAt, k, namesStart)
     this.payloadStart = namesStart + dv.getUint32(12, true)
-    this.buffer = buffer
+    this.length = n === 0 ? this.payloadStart : this.end(n - 1)
   }
 
-  /** The whole batch; payload bytes sit at `payloadStart + ...`. Made on first use (a batch of raw events delivered as views never needs it). */
+  /** The whole buffer, for reads on the JS thread now, never handed out (see `lendBytes`). Made on first use: a batch of raw events delivered as views never needs it. */
   get bytes(): Uint8Array {
     return (this.#bytes ??= new Uint8Array(this.#arrayBuffer, this.#base, this.buffer.length))
+  }
+
+  /** The batch's bytes for a listener that may keep them (`onRawSpan`); payloads sit at `payloadStart + ...`. */
+  lendBytes(): Uint8Array {
+    this.lent = true
+    return (this.#lentBytes ??= new Uint8Array(this.#arrayBuffer, this.#base, this.length))
   }
 
   /** Event `i`'s tag: name index << 8, fault, self-contained flag, lane. */
@@ -190,8 +217,14 @@ export class Batch {
     return this.payloadStart + this.dataView.getUint32(this.#endsAt + 4 * i, true)
   }
 
-  /** The event's bytes (on the CBOR lane, the payload's data item): a view that stays valid (the batch is never reused). */
+  /** The event's bytes (on the CBOR lane, the payload's data item), for a listener: a view that stays valid, since the buffer is not written again. */
   payload(i: number): Uint8Array {
+    this.lent = true
+    return this.readPayload(i)
+  }
+
+  /** The event's bytes, for a read now on the JS thread: never to be handed out (see `payload`). */
+  readPayload(i: number): Uint8Array {
     // A view made from the buffer directly: `subarray` looks up the species
     // constructor and costs about 1.6x as much per event.
     const start = this.start(i)
@@ -220,6 +253,7 @@ export class Batch {
   /** A reply's parts; `bytes` is a view into the batch. */
   reply(i: number): { id: number; ret: number; flags: number; bytes: Uint8Array } {
     const at = this.start(i)
+    this.lent = true
     return {
       id: Number(this.buffer.readBigUInt64LE(at)),
       ret: this.buffer.readInt32LE(at + 8),
@@ -295,9 +329,10 @@ function isAsciiOf(buffer: Buffer, from: number, to: number, name: string): bool
  * next ones. This instance keeps the map.
  */
 export const KEEP_BATCH_MAP: Batch = new Batch(Buffer.alloc(16))
-// Its lazily made field holds a view from the start, so that the first
-// batch to make one does not change the field's type under optimized code.
+// Its lazily made fields hold values from the start, so that the first
+// batch to make them does not change their types under optimized code.
 void KEEP_BATCH_MAP.bytes
+KEEP_BATCH_MAP.lendBytes()
 
 /**
  * Bytes of the envelope before the payload value for a name of `nameBytes`

@@ -427,7 +427,7 @@ export class Dispatcher {
   #decodeOne(batch: Batch, i: number): unknown {
     const stackTraceLimit = quietErrors()
     try {
-      return decoder.decode(batch.payload(i))
+      return decoder.decode(batch.readPayload(i))
     } catch (error) {
       this.#failure = error
       return NOT_DECODED
@@ -475,7 +475,7 @@ export class Dispatcher {
       if (!entry.live) continue
       if (entry.kind === Kind.RawSpan) {
         if (entry.wantsMeta) meta ??= metaFor(name, seq, lane)
-        this.#call(entry, name, batch.bytes, meta, seq, lane, batch.start(i), batch.end(i))
+        this.#call(entry, name, batch.lendBytes(), meta, seq, lane, batch.start(i), batch.end(i))
         continue
       }
       let value: unknown
@@ -507,7 +507,7 @@ export class Dispatcher {
         bytes ??= rawBytes(batch, i, lane)
         this.#call(entry, meta.name, bytes, meta, meta.seq, lane)
       } else if (entry.kind === Kind.RawSpan) {
-        this.#call(entry, meta.name, batch.bytes, meta, meta.seq, lane, batch.start(i), batch.end(i))
+        this.#call(entry, meta.name, batch.lendBytes(), meta, meta.seq, lane, batch.start(i), batch.end(i))
       }
     }
   }

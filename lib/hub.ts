@@ -46,6 +46,14 @@ const encoder = new Encoder({ useRecords: false, variableMapSize: true })
 
 /** Mirrors `HubConfig::default().max_event_bytes`, for error messages. */
 const DEFAULT_MAX_EVENT_BYTES = 16 * 1024 * 1024
+/**
+ * The largest batch buffer kept to drain the next batch into (as
+ * `ARENA_MAX_BYTES` in crates/ffi-events-napi/src/batch.rs): reusing it
+ * spares V8 a buffer, a view and a batch object per batch, which at a
+ * steady rate otherwise survive scavenges and make V8 enlarge its young
+ * generation.
+ */
+const ARENA_MAX_BYTES = 256 * 1024
 /** How long `close()` keeps looking for emits that got in before it to land. */
 const SETTLE_GIVE_UP_MS = 1000
 
@@ -134,6 +142,8 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   #closing: Promise<void> | undefined
   #dispatching = false
   #pumpScheduled = false
+  /** The last batch whose buffer nothing outside the hub references: the next batch is drained into it. */
+  #arena: Batch | undefined
   readonly #maxEventBytes: number
 
   constructor(options: EventHubOptions = {}, advanced: EventHubBindingOptions = {}) {
@@ -173,13 +183,13 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   }
 
   /** The delivery function the native side holds for as long as it lives (see `HubLink`). */
-  static #trampoline(link: HubLink): (batch: Buffer | null) => void {
-    return (batch) => {
+  static #trampoline(link: HubLink): () => void {
+    return () => {
       // `deref()` keeps its target alive to the end of the job, in a set V8
       // allocates for each job: about 110 bytes per batch, which a listening
       // hub (held anyway) does without.
       const live = link.held ?? link.weak.deref()
-      if (live !== undefined) live.#deliver(batch)
+      if (live !== undefined) live.#deliver()
     }
   }
 
@@ -218,9 +228,9 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   /**
    * Calls `listener` with the exact bytes of every `name` event: the CBOR
    * envelope on the CBOR lane, the payload as emitted on the raw lane, the
-   * text on the JSON lane. The bytes are a view into the batch buffer; it
-   * is never reused, so they may be kept (keeping them keeps that batch's
-   * memory alive).
+   * text on the JSON lane. The bytes are a view into the batch buffer,
+   * which is never written again once a listener got a view of it, so they
+   * may be kept (keeping them keeps that batch's memory alive).
    */
   onRaw<K extends EventName<Events>>(name: K, listener: RawListener<K>): number {
     validateName(name)
@@ -234,8 +244,8 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
    * batch's bytes and where the event's bytes start and end in them, so no
    * view is made per event. On the CBOR lane the span is the payload's data
    * item (not the envelope); on the raw lane, the bytes as emitted; on the
-   * JSON lane, the text. `bytes` is never reused: keeping it keeps the
-   * batch's memory alive.
+   * JSON lane, the text. `bytes` is never written again once a listener got
+   * it: it may be kept, and keeping it keeps the batch's memory alive.
    */
   onRawSpan<K extends EventName<Events>>(name: K, listener: RawSpanListener<K>): number {
     validateName(name)
@@ -608,10 +618,43 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
 
   #drainAll(): void {
     for (;;) {
-      const batch = this.#native.drain()
+      const batch = this.#drain()
       if (batch === null) return
-      this.#dispatch(new Batch(batch))
+      this.#dispatch(batch)
+      this.#recycle(batch)
     }
+  }
+
+  /**
+   * Drains the next batch, into the arena when there is one and the batch
+   * fits (the native side then returns the arena's buffer, and its batch is
+   * loaded again), else into a new buffer. Null when there is nothing.
+   */
+  #drain(): Batch | null {
+    const arena = this.#arena
+    // Out of reach while it is written and dispatched: a drain started in
+    // between (none is, see `#dispatch`) would get a new buffer.
+    this.#arena = undefined
+    const buffer = this.#native.drain(arena === undefined ? null : arena.buffer)
+    if (arena !== undefined && buffer === arena.buffer) {
+      arena.load()
+      return arena
+    }
+    // The arena was not written (nothing came, or the batch did not fit).
+    this.#arena = arena
+    return buffer === null ? null : new Batch(buffer)
+  }
+
+  /**
+   * After its dispatch: keeps `batch` as the arena the next batch is
+   * drained into, unless a listener or a request got a view of its bytes
+   * (they stay valid: the buffer is never written again), it is larger than
+   * an arena may be, or the arena is larger.
+   */
+  #recycle(batch: Batch): void {
+    if (batch.lent || batch.buffer.length > ARENA_MAX_BYTES) return
+    const arena = this.#arena
+    if (arena === undefined || arena === batch || arena.buffer.length <= batch.buffer.length) this.#arena = batch
   }
 
   #dispatch(batch: Batch): void {
@@ -625,18 +668,19 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   }
 
   /**
-   * Dispatches one batch (from the native wake-up, or drained by the pump)
-   * and schedules the next when more is waiting. Must never throw: it runs
-   * under a native call, where an exception would be fatal.
+   * Drains and dispatches one batch (on the native wake-up, or from the
+   * pump) and schedules the next when more is waiting. Must never throw: it
+   * runs under a native call, where an exception would be fatal.
    */
-  #deliver(buffer: Buffer | null): void {
+  #deliver(): void {
     // Whichever way this batch came, the next one needs a new request.
     this.#pumpScheduled = false
     try {
-      if (buffer === null) return
-      const batch = new Batch(buffer)
+      const batch = this.#drain()
+      if (batch === null) return
       this.#dispatch(batch)
       if (batch.more) this.#schedulePump()
+      this.#recycle(batch)
     } catch (error) {
       rethrowLater(error)
     }
@@ -654,19 +698,12 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   #schedulePump(): void {
     if (this.#pumpScheduled) return
     this.#pumpScheduled = true
-    if (!this.#native.pollThroughWakeup()) setImmediate(() => this.#pump())
+    if (!this.#native.pollThroughWakeup()) setImmediate(this.#pump)
   }
 
-  #pump(): void {
+  /** The immediate `#schedulePump` sets: one function for the hub's life, not a closure per batch. */
+  readonly #pump = (): void => {
     if (this.#closing !== undefined) return
-    let buffer: Buffer | null
-    try {
-      buffer = this.#native.drain()
-    } catch (error) {
-      this.#pumpScheduled = false
-      rethrowLater(error)
-      return
-    }
-    this.#deliver(buffer)
+    this.#deliver()
   }
 }

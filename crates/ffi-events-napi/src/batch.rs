@@ -62,29 +62,82 @@ impl Consumer {
         self.hub.close_now();
     }
 
-    /// Drains one batch into a new `Buffer` allocated by V8 (never an
-    /// external one) and returns it, or `None` when there is nothing to
-    /// deliver and no more to come. Must run on the JS thread of `env`.
+    /// Drains one batch, into `arena` when it fits there, else into a new
+    /// `Buffer` allocated by V8 (never an external one). `None` when there
+    /// is nothing to deliver and no more to come. Must run on the JS thread
+    /// of `env`, and nothing may read `arena` while it is written.
     pub(crate) fn next_batch(
         &self,
         env: napi::sys::napi_env,
-    ) -> Result<Option<napi::sys::napi_value>> {
+        arena: Option<&mut [u8]>,
+    ) -> Result<Option<Drained>> {
         let mut buffer = std::ptr::null_mut();
+        let arena_len = arena.as_ref().map_or(0, |a| a.len());
         let drained = self.hub.drain_batch(self.limits, |len| {
+            if let Some(arena) = arena.filter(|a| a.len() >= len) {
+                return Ok(&mut arena[..len]);
+            }
+            let capacity = fresh_capacity(len, arena_len);
             let mut data = std::ptr::null_mut();
-            // SAFETY: JS thread of `env`; on success napi hands back `len`
-            // writable bytes owned by the new buffer, which nothing else
-            // references until it is handed to JS.
-            let status = unsafe { napi::sys::napi_create_buffer(env, len, &mut data, &mut buffer) };
-            if status != napi::sys::Status::napi_ok || (data.is_null() && len > 0) {
+            // SAFETY: JS thread of `env`; on success napi hands back
+            // `capacity` writable bytes owned by the new buffer, which
+            // nothing else references until it is handed to JS.
+            let status =
+                unsafe { napi::sys::napi_create_buffer(env, capacity, &mut data, &mut buffer) };
+            if status != napi::sys::Status::napi_ok || (data.is_null() && capacity > 0) {
                 return Err(Error::new(
                     Status::from(status),
                     "could not allocate a batch buffer",
                 ));
             }
-            // SAFETY: as above.
+            // SAFETY: as above; `len <= capacity`.
             Ok(unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) })
         })?;
-        Ok(drained.map(|_| buffer))
+        Ok(drained.map(|_| {
+            if buffer.is_null() {
+                Drained::IntoArena
+            } else {
+                Drained::Fresh(buffer)
+            }
+        }))
+    }
+}
+
+/// Where a drained batch went.
+pub(crate) enum Drained {
+    /// Into the arena the caller passed.
+    IntoArena,
+    /// Into this new `Buffer`.
+    Fresh(napi::sys::napi_value),
+}
+
+/// The largest arena that a batch too big for the caller's arena doubles
+/// it to; the JS side keeps no arena larger than this either
+/// (`ARENA_MAX_BYTES` in lib/hub.ts).
+const ARENA_MAX_BYTES: usize = 256 << 10;
+
+/// The size of a new batch buffer for `len` bytes: exactly `len`, unless it
+/// replaces an arena of `arena_len` bytes that was too small, which it then
+/// doubles (up to [`ARENA_MAX_BYTES`]) so that growing batches reach a
+/// size that fits them in a few steps instead of one new arena per batch.
+fn fresh_capacity(len: usize, arena_len: usize) -> usize {
+    if arena_len == 0 {
+        len
+    } else {
+        len.max(arena_len.saturating_mul(2).min(ARENA_MAX_BYTES))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_buffer_is_exact_without_an_arena_and_doubles_a_small_one_up_to_the_cap() {
+        assert_eq!(fresh_capacity(100, 0), 100);
+        assert_eq!(fresh_capacity(100, 80), 160);
+        assert_eq!(fresh_capacity(500, 80), 500);
+        assert_eq!(fresh_capacity(1000, 200 << 10), ARENA_MAX_BYTES);
+        assert_eq!(fresh_capacity(300 << 10, 200 << 10), 300 << 10);
     }
 }

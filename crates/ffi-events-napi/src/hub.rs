@@ -9,7 +9,7 @@ use ffi_events::{
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::batch::Consumer;
+use crate::batch::{Consumer, Drained};
 use crate::errors::{config_error, emit_outcome, spawn_error};
 use crate::options::HubOptions;
 use crate::sink::NativeSink;
@@ -86,10 +86,7 @@ pub struct NativeHub {
 #[napi]
 impl NativeHub {
     /// Creates a hub that delivers batches to `deliver` on this thread.
-    #[napi(
-        constructor,
-        ts_args_type = "options: HubOptions, deliver: (batch: Buffer | null) => void"
-    )]
+    #[napi(constructor, ts_args_type = "options: HubOptions, deliver: () => void")]
     pub fn new(
         env: Env,
         options: HubOptions,
@@ -107,7 +104,7 @@ impl NativeHub {
         };
         let hub = Hub::new(config).map_err(config_error)?;
         let consumer = Arc::new(Consumer::new(hub, limits));
-        let wake = wake::shared(TsfnWake::new(&deliver, Arc::downgrade(&consumer))?);
+        let wake = wake::shared(TsfnWake::new(&deliver)?);
         consumer.hub.attach(wake.clone());
         let hook = Hook::install(&env, &consumer)?;
         let ring_bytes = consumer.hub.config().capacity * ffi_events::SLOT_BYTES;
@@ -337,15 +334,31 @@ impl NativeHub {
         !self.holds_loop && self.wake.as_ref().is_some_and(|wake| wake.notify())
     }
 
-    /// Drains one batch now, on this thread; null when there is nothing.
+    /// Drains one batch now, on this thread: into `arena` (a batch buffer
+    /// this hub returned before, which nothing references any more) when
+    /// it fits there, and then returns `arena`; else into a new buffer,
+    /// which it returns. Null when there is nothing.
     #[napi(ts_return_type = "Buffer | null")]
-    pub fn drain<'env>(&self, env: &'env Env) -> Result<Unknown<'env>> {
-        let raw = self.consumer.next_batch(env.raw())?;
-        match raw {
-            // SAFETY: `raw` is a live value of this env, created just now.
-            Some(value) => Ok(unsafe { Unknown::from_napi_value(env.raw(), value)? }),
-            None => Null.into_unknown(env),
-        }
+    pub fn drain<'env>(
+        &self,
+        env: &'env Env,
+        #[napi(ts_arg_type = "Buffer | null")] arena: Option<BufferSlice<'env>>,
+    ) -> Result<Unknown<'env>> {
+        let mut arena = arena;
+        let drained = self.consumer.next_batch(env.raw(), arena.as_deref_mut())?;
+        let value = match (drained, arena) {
+            (Some(Drained::Fresh(value)), _) => value,
+            (Some(Drained::IntoArena), Some(arena)) => {
+                // SAFETY: the caller's buffer, a live value of this env.
+                unsafe { ToNapiValue::to_napi_value(env.raw(), &arena)? }
+            }
+            (None, _) => return Null.into_unknown(env),
+            (Some(Drained::IntoArena), None) => {
+                return Err(Error::from_reason("a batch was drained into no arena"))
+            }
+        };
+        // SAFETY: `value` is a live value of this env.
+        Ok(unsafe { Unknown::from_napi_value(env.raw(), value)? })
     }
 
     /// The hub's counters.

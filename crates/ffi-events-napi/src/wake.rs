@@ -1,7 +1,7 @@
-//! Waking the JS thread: a weak Node threadsafe function whose callback
-//! drains one batch.
+//! Waking the JS thread: a weak Node threadsafe function that calls the
+//! hub's `deliver()`, which drains.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use ffi_events::Notify;
 use napi::bindgen_prelude::*;
@@ -9,10 +9,8 @@ use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
 
-use crate::batch::Consumer;
-
 /// The delivery function as a threadsafe function: payload `()` (a bare
-/// wake-up), the JS argument built by the callback, no error-first argument,
+/// wake-up), called with `undefined`, no error-first argument,
 /// weak (unreferenced) at creation, and an unbounded napi queue: the ring is
 /// the bound, and a refused napi call would leak its payload.
 type DeliverFn =
@@ -24,27 +22,17 @@ pub(crate) struct TsfnWake {
 }
 
 impl TsfnWake {
-    /// Wraps the JS `deliver(batch)` function; its callback drains `consumer`
-    /// on the JS thread and passes the batch buffer (or `null`).
+    /// Wraps the JS `deliver()` function, which drains on the JS thread (into
+    /// a batch buffer of its own when the last one can be written again).
     pub(crate) fn new(
         deliver: &Function<'_, Unknown<'static>, Unknown<'static>>,
-        consumer: Weak<Consumer>,
     ) -> Result<TsfnWake> {
         let deliver = deliver
             .build_threadsafe_function::<()>()
             .callee_handled::<false>()
             .weak::<true>()
             .max_queue_size::<0>()
-            .build_callback(move |ctx: ThreadsafeCallContext<()>| {
-                // Errors here would become fatal exceptions: a batch that
-                // cannot be built is counted by `next_batch` and `null` is
-                // delivered instead.
-                let env = ctx.env.raw();
-                let batch = consumer
-                    .upgrade()
-                    .and_then(|c| c.next_batch(env).ok().flatten());
-                Ok(batch.unwrap_or_else(|| null_value(env)))
-            })?;
+            .build_callback(|ctx: ThreadsafeCallContext<()>| Ok(undefined_value(ctx.env.raw())))?;
         Ok(TsfnWake { deliver })
     }
 
@@ -84,11 +72,11 @@ impl Notify for TsfnWake {
     }
 }
 
-fn null_value(env: napi::sys::napi_env) -> napi::sys::napi_value {
+fn undefined_value(env: napi::sys::napi_env) -> napi::sys::napi_value {
     let mut value = std::ptr::null_mut();
     // SAFETY: called on the JS thread with its env. On failure `value`
-    // stays null, which napi passes on as `undefined`.
-    unsafe { napi::sys::napi_get_null(env, &mut value) };
+    // stays null, which napi passes on as `undefined` too.
+    unsafe { napi::sys::napi_get_undefined(env, &mut value) };
     value
 }
 
