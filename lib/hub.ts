@@ -598,6 +598,8 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
           () => new EventHubError('The hub closed before the reply came', { code: 'ERR_HUB_CLOSED' }),
         )
         this.#native.release()
+        // A closed hub that stays referenced keeps no batch buffer alive.
+        this.#arena = undefined
         untrack(this)
         this.#link.held = undefined
         for (const onClose of [...this.#onClose]) onClose()
