@@ -93,6 +93,7 @@ impl NativeHub {
         deliver: Function<'_, Unknown<'static>, Unknown<'static>>,
     ) -> Result<Self> {
         let config = options.to_config()?;
+        crate::trim::adapt_thresholds();
         let limits = DrainLimits {
             max_events: options
                 .max_batch_events
