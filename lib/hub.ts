@@ -656,7 +656,7 @@ export class EventHub<Events extends EventMap = Record<string, unknown>> impleme
   #recycle(batch: Batch): void {
     if (batch.lent || batch.buffer.length > ARENA_MAX_BYTES) return
     const arena = this.#arena
-    if (arena === undefined || arena === batch || arena.buffer.length <= batch.buffer.length) this.#arena = batch
+    if (arena === undefined || arena.buffer.length <= batch.buffer.length) this.#arena = batch
   }
 
   #dispatch(batch: Batch): void {

@@ -62,19 +62,20 @@ impl Consumer {
         self.hub.close_now();
     }
 
-    /// Drains one batch, into `arena` when it fits there, else into a new
-    /// `Buffer` allocated by V8 (never an external one). `None` when there
-    /// is nothing to deliver and no more to come. Must run on the JS thread
-    /// of `env`, and nothing may read `arena` while it is written.
+    /// Drains one batch, into `arena` when it fits there (and returns
+    /// `arena`), else into a new `Buffer` allocated by V8 (never an external
+    /// one), which it returns. `None` when there is nothing to deliver and
+    /// no more to come. Must run on the JS thread of `env`, and nothing may
+    /// read `arena` while it is written.
     pub(crate) fn next_batch(
         &self,
         env: napi::sys::napi_env,
-        arena: Option<&mut [u8]>,
-    ) -> Result<Option<Drained>> {
-        let mut buffer = std::ptr::null_mut();
+        mut arena: Option<BufferSlice<'_>>,
+    ) -> Result<Option<napi::sys::napi_value>> {
+        let mut fresh = std::ptr::null_mut();
         let arena_len = arena.as_ref().map_or(0, |a| a.len());
         let drained = self.hub.drain_batch(self.limits, |len| {
-            if let Some(arena) = arena.filter(|a| a.len() >= len) {
+            if let Some(arena) = arena.as_deref_mut().filter(|a| a.len() >= len) {
                 return Ok(&mut arena[..len]);
             }
             let capacity = fresh_capacity(len, arena_len);
@@ -83,7 +84,7 @@ impl Consumer {
             // `capacity` writable bytes owned by the new buffer, which
             // nothing else references until it is handed to JS.
             let status =
-                unsafe { napi::sys::napi_create_buffer(env, capacity, &mut data, &mut buffer) };
+                unsafe { napi::sys::napi_create_buffer(env, capacity, &mut data, &mut fresh) };
             if status != napi::sys::Status::napi_ok || (data.is_null() && capacity > 0) {
                 return Err(Error::new(
                     Status::from(status),
@@ -93,22 +94,14 @@ impl Consumer {
             // SAFETY: as above; `len <= capacity`.
             Ok(unsafe { std::slice::from_raw_parts_mut(data.cast::<u8>(), len) })
         })?;
-        Ok(drained.map(|_| {
-            if buffer.is_null() {
-                Drained::IntoArena
-            } else {
-                Drained::Fresh(buffer)
-            }
-        }))
+        match (drained, arena) {
+            (None, _) => Ok(None),
+            _ if !fresh.is_null() => Ok(Some(fresh)),
+            // SAFETY: the caller's buffer, a live value of this env.
+            (Some(_), Some(arena)) => unsafe { ToNapiValue::to_napi_value(env, &arena) }.map(Some),
+            (Some(_), None) => Err(Error::from_reason("a batch was drained into no buffer")),
+        }
     }
-}
-
-/// Where a drained batch went.
-pub(crate) enum Drained {
-    /// Into the arena the caller passed.
-    IntoArena,
-    /// Into this new `Buffer`.
-    Fresh(napi::sys::napi_value),
 }
 
 /// The largest arena that a batch too big for the caller's arena doubles

@@ -9,7 +9,7 @@ use ffi_events::{
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::batch::{Consumer, Drained};
+use crate::batch::Consumer;
 use crate::errors::{config_error, emit_outcome, spawn_error};
 use crate::options::HubOptions;
 use crate::sink::NativeSink;
@@ -345,18 +345,8 @@ impl NativeHub {
         env: &'env Env,
         #[napi(ts_arg_type = "Buffer | null")] arena: Option<BufferSlice<'env>>,
     ) -> Result<Unknown<'env>> {
-        let mut arena = arena;
-        let drained = self.consumer.next_batch(env.raw(), arena.as_deref_mut())?;
-        let value = match (drained, arena) {
-            (Some(Drained::Fresh(value)), _) => value,
-            (Some(Drained::IntoArena), Some(arena)) => {
-                // SAFETY: the caller's buffer, a live value of this env.
-                unsafe { ToNapiValue::to_napi_value(env.raw(), &arena)? }
-            }
-            (None, _) => return Null.into_unknown(env),
-            (Some(Drained::IntoArena), None) => {
-                return Err(Error::from_reason("a batch was drained into no arena"))
-            }
+        let Some(value) = self.consumer.next_batch(env.raw(), arena)? else {
+            return Null.into_unknown(env);
         };
         // SAFETY: `value` is a live value of this env.
         Ok(unsafe { Unknown::from_napi_value(env.raw(), value)? })

@@ -91,11 +91,12 @@ pub(crate) fn adapt_thresholds() {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn adapt() {
-    // SAFETY: a block of our own, freed at once and never read or written.
+    // SAFETY: a block of our own: one byte written, then freed at once.
     unsafe {
         let block = libc::malloc(ADAPTING_BLOCK);
         if !block.is_null() {
-            // A write keeps the allocation from being optimized away.
+            // A volatile write keeps the compiler from eliding the
+            // malloc/free pair, which it may for an unused block.
             std::ptr::write_volatile(block.cast::<u8>(), 0);
             libc::free(block);
         }
